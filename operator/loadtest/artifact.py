@@ -1,0 +1,112 @@
+"""The run's stats artifact (`results/<run_id>/stats.json`): the contract between the
+Locust master plugin that writes it and everything that reads it (the gate, the
+summary, the e2e tests).
+
+Histograms are sorted ``[[value_ms, count], ...]`` pairs in the scheme named by
+``bucket_scheme`` (see histogram.py). Times are Unix seconds (float).
+
+Intervals are fixed windows of ``interval_s`` seconds aligned to the Unix epoch,
+keyed by the completion time of each request as seen by the worker that made
+it; ``t`` is the window's start. Summing every interval gives the cumulative
+``endpoints`` exactly; excluding a warm-up means dropping whole windows that
+start before the warm-up end rounded up to a window boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypedDict
+
+from loadtest.errors import GateError
+
+STATS_SCHEMA = "loadtest.stats/v1"
+STATS_FILE = "stats.json"
+
+
+class EndpointStats(TypedDict):
+    method: str  # "GET", ... ; "" for the aggregate
+    name: str  # the Locust request name; "Aggregated" for the aggregate
+    num_requests: int  # includes failures
+    num_failures: int
+    histogram: list[list[float]]  # [[value_ms, count], ...], counts sum to num_requests
+    total_response_time_ms: float  # exact sum (not bucketed) for the mean
+    min_response_time_ms: float | None  # exact, None when no requests
+    max_response_time_ms: float | None
+
+
+class IntervalStats(TypedDict):
+    t: float  # window start (Unix s)
+    users: int  # users running at the master at the end of the window (best effort)
+    endpoints: list[EndpointStats]  # only endpoints with requests in this window
+
+
+class WorkerSample(TypedDict):
+    t: float  # when the worker's report reached the master
+    cpu_percent: float  # worker process CPU over the report interval (100 = one core)
+    loop_lag_ms: float  # worst event-loop lag the worker saw over the report interval
+    users: int
+
+
+class WorkerStats(TypedDict):
+    id: str
+    index: int
+    state: str  # last state the master saw: ready | spawning | running | stopped | missing
+    lost: bool  # the master lost its heartbeat before the run ended
+    samples: list[WorkerSample]
+
+
+class ErrorStats(TypedDict):
+    method: str
+    name: str
+    error: str
+    occurrences: int
+
+
+class RunEvent(TypedDict):
+    t: float
+    kind: str  # e.g. "spawning_complete", "worker_lost", "cpu_warning", "abort"
+    detail: str
+
+
+class StatsArtifact(TypedDict):
+    schema: str  # STATS_SCHEMA
+    run_id: str
+    scenario: str
+    host: str
+    bucket_scheme: str
+    interval_s: float
+    started_at: float | None  # first user spawned (test_start)
+    spawn_complete_at: float | None  # every planned user spawned; the default warm-up end
+    ended_at: float | None
+    target_users: int
+    planned_rps: float | None  # users / mean wait, from the locustfile; None if unknown
+    worker_count_expected: int
+    complete: bool  # False when the master could not collect every worker's final report
+    endpoints: list[EndpointStats]
+    aggregate: EndpointStats
+    intervals: list[IntervalStats]
+    errors: list[ErrorStats]
+    workers: list[WorkerStats]
+    events: list[RunEvent]
+    locust_totals: dict[str, int]  # Locust's own master counters, for cross-checks
+
+
+def load(path: Path) -> StatsArtifact:
+    """Read and minimally check a stats artifact; errors name the file and the fix."""
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise GateError(
+            f"stats artifact {path} does not exist",
+            hint="pass the stats.json of a finished run: results/<run_id>/stats.json",
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise GateError(f"stats artifact {path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict) or raw.get("schema") != STATS_SCHEMA:
+        got = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
+        raise GateError(
+            f"{path}: field 'schema' is {got!r}, expected {STATS_SCHEMA!r}",
+            hint="this file was not written by loadtest's master plugin",
+        )
+    return raw  # type: ignore[no-any-return]
