@@ -29,7 +29,9 @@ class EndpointStats(TypedDict):
     name: str  # the Locust request name; "Aggregated" for the aggregate
     num_requests: int  # includes failures
     num_failures: int
-    histogram: list[list[float]]  # [[value_ms, count], ...], counts sum to num_requests
+    # [[value_ms, count], ...]; counts sum to num_requests, less requests a custom client
+    # reported without a response time (Locust allows None; we never invent a 0 for them)
+    histogram: list[list[float]]
     total_response_time_ms: float  # exact sum (not bucketed) for the mean
     min_response_time_ms: float | None  # exact, None when no requests
     max_response_time_ms: float | None
