@@ -1,0 +1,122 @@
+"""Finding and checking locustfiles before any process starts.
+
+Importing a locustfile runs user code and gevent's monkey-patching, so the
+check runs in a child interpreter (`python -m loadtest.locustfile_probe`) and
+reports back as JSON: syntax and import errors with file and line, the User
+classes with their weights and mean wait, and any LoadTestShape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.errors import LocustfileError, SpecError
+from loadtest.spec import RunSpec
+
+PROBE_TIMEOUT_S = 60  # importing locust + a locustfile takes ~1-2 s; anything near this is a hang
+
+
+@dataclass(frozen=True)
+class UserClassInfo:
+    name: str
+    weight: int
+    fixed_count: int
+    mean_wait_s: float | None  # sampled from wait_time; None when it cannot be sampled
+    tasks: int
+
+
+@dataclass(frozen=True)
+class LocustfileInfo:
+    files: list[Path]
+    pythonpath: list[Path]
+    user_classes: list[UserClassInfo]
+    shape_classes: list[str]
+
+    def planned_rps(self, users: int) -> float | None:
+        return planned_rps(self.user_classes, users)
+
+
+def planned_rps(classes: list[UserClassInfo], users: int) -> float | None:
+    """Users / mean wait, split across classes the way Locust does (fixed counts first, then weights).
+
+    This is the rate the spec plans for if responses were instantaneous; the
+    gate's throughput floor and the README's capacity figures compare to it.
+    """
+    if not classes or any(c.mean_wait_s is None or c.mean_wait_s <= 0 for c in classes):
+        return None
+    fixed = sum(c.fixed_count for c in classes)
+    weighted = [c for c in classes if not c.fixed_count]
+    remaining = max(0, users - fixed)
+    total_weight = sum(c.weight for c in weighted) or 1
+    rate = 0.0
+    for c in classes:
+        count = c.fixed_count if c.fixed_count else remaining * c.weight / total_weight
+        rate += count / (c.mean_wait_s or 1.0)
+    return rate
+
+
+def resolve_files(spec: RunSpec) -> tuple[list[Path], list[Path]]:
+    """The locustfiles to run and the PYTHONPATH entries they need (the scenarios root for `lib`)."""
+    root = spec.locustfiles_dir
+    if spec.locustfiles:
+        files = [p.resolve() for p in spec.locustfiles]
+        for p in files:
+            if not p.is_file():
+                raise LocustfileError(
+                    f"locustfile {p} does not exist",
+                    hint="check --locustfiles (comma-separated paths) or use --scenario NAME",
+                )
+        return files, [root.resolve()] if root.is_dir() else []
+    name = spec.scenario_name
+    if not root.is_dir():
+        raise SpecError(
+            f"locustfiles_dir = '{root}' is not a directory",
+            hint="run from the repository root or set --locustfiles-dir / LOADTEST_LOCUSTFILES_DIR",
+        )
+    path = root / name / "locustfile.py"
+    if not path.is_file():
+        known = sorted(p.parent.name for p in root.glob("*/locustfile.py"))
+        raise SpecError(
+            f"scenario = {name!r}: no {path}",
+            hint="known scenarios: " + (", ".join(known) or "(none)"),
+        )
+    return [path.resolve()], [root.resolve()]
+
+
+def probe(files: list[Path], pythonpath: list[Path]) -> LocustfileInfo:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(p) for p in pythonpath] + [env.get("PYTHONPATH", "")]).strip(
+        os.pathsep
+    )
+    cmd = [sys.executable, "-m", "loadtest.locustfile_probe", *[str(f) for f in files]]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise LocustfileError(
+            f"importing {', '.join(map(str, files))} did not finish within {PROBE_TIMEOUT_S} s",
+            hint="a locustfile must not block at import time (network calls belong in on_start)",
+        ) from exc
+    try:
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError) as exc:
+        raise LocustfileError(
+            f"could not inspect {', '.join(map(str, files))} (exit {proc.returncode}): {proc.stderr.strip()[-800:]}"
+        ) from exc
+    if report.get("error"):
+        err = report["error"]
+        where = f"{err['file']}:{err['line']}" if err.get("line") else err.get("file", "")
+        raise LocustfileError(f"{where}: {err['kind']}: {err['message']}", hint=err.get("hint"))
+    classes = [UserClassInfo(**c) for c in report["user_classes"]]
+    if not classes:
+        raise LocustfileError(
+            f"{', '.join(map(str, files))} defines no User class",
+            hint="define a class deriving from locust.HttpUser or FastHttpUser with at least one @task",
+        )
+    return LocustfileInfo(
+        files=files, pythonpath=pythonpath, user_classes=classes, shape_classes=report["shape_classes"]
+    )

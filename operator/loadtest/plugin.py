@@ -1,0 +1,142 @@
+"""The Locust plugin loaded by `loadtest.agent` into the master and every worker.
+
+Workers record every request into exact 1-second windows (recording.py) and
+ship them, with their CPU and event-loop lag, inside Locust's own worker
+reports. The master merges them into a RunAggregate, keeps a live status file
+for the controller, watches workers, and on quit writes the stats artifact,
+runs the gate when an SLA is given, and optionally holds (so a Deployment
+never restarts a finished run) or lingers (so Prometheus scrapes final values).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import Any
+
+import gevent
+import gevent.event
+import psutil
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtest.plugin_master import MasterPlugin
+from loadtest.recording import WindowRecorder
+
+logger = logging.getLogger("loadtest.plugin")
+
+LOOP_LAG_PROBE_S = 0.1  # how often the worker's event loop is probed for lag
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("loadtest", "loadtest plugin (set by the loadtest controller)")
+    group.add_argument("--loadtest-run-id", default="", help="run id labelling artifacts and metrics")
+    group.add_argument("--loadtest-scenario", default="", help="scenario name for labels")
+    group.add_argument("--loadtest-artifacts", default="", help="directory for stats.json and status.json")
+    group.add_argument("--loadtest-sla", default="", help="SLA file; the master runs the gate on quit")
+    group.add_argument("--loadtest-metrics-host", default="127.0.0.1", help="bind address of /metrics")
+    group.add_argument("--loadtest-metrics-port", type=int, default=-1, help="/metrics port; -1 off, 0 free")
+    group.add_argument("--loadtest-expect-workers", type=int, default=0, help="workers the run plans for")
+    group.add_argument(
+        "--loadtest-linger", type=float, default=0.0, help="seconds to keep serving metrics after the run"
+    )
+    group.add_argument(
+        "--loadtest-hold",
+        action="store_true",
+        default=False,
+        help="after the run, stay alive in the stopped state until SIGTERM (no restart loop in a pod)",
+    )
+
+
+class WorkerPlugin:
+    """Records requests into windows and adds them, CPU and loop lag to each report."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        self.recorder = WindowRecorder()
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)  # prime: the first call always returns 0.0
+        self.max_lag_ms = 0.0
+        self.stopped = False
+
+    def install(self) -> None:
+        ev = self.environment.events
+        ev.request.add_listener(self.on_request)
+        ev.report_to_master.add_listener(self.on_report_to_master)
+        ev.test_stop.add_listener(self.on_test_stop)
+        ev.test_start.add_listener(self.on_test_start)
+        gevent.spawn(self._probe_loop_lag)
+
+    def on_request(
+        self, request_type: str, name: str, response_time: float | None, exception: Any = None, **_: Any
+    ) -> None:
+        self.recorder.record(request_type, name, response_time, exception is not None)
+
+    def on_test_start(self, **_: Any) -> None:
+        self.stopped = False
+
+    def on_test_stop(self, **_: Any) -> None:
+        self.stopped = True
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
+        lag, self.max_lag_ms = self.max_lag_ms, 0.0
+        runner = self.environment.runner
+        data["loadtest"] = {
+            "windows": self.recorder.drain(),
+            "cpu_percent": self.process.cpu_percent(None),
+            "memory_bytes": self.process.memory_info().rss,
+            "loop_lag_ms": lag,
+            "users": runner.user_count if runner else 0,
+            "final": self.stopped,
+        }
+
+    def _probe_loop_lag(self) -> None:
+        """A greenlet that should wake every 100 ms; lateness is time the loop was busy elsewhere."""
+        while True:
+            start = time.perf_counter()
+            gevent.sleep(LOOP_LAG_PROBE_S)
+            lag_ms = (time.perf_counter() - start - LOOP_LAG_PROBE_S) * 1000.0
+            if lag_ms > self.max_lag_ms:
+                self.max_lag_ms = lag_ms
+
+
+_master: MasterPlugin | None = None
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    global _master
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        WorkerPlugin(environment).install()
+        environment.events.quit.add_listener(lambda **_: _after_run(environment))
+    elif isinstance(runner, MasterRunner):
+        _master = MasterPlugin(environment)
+        _master.install()
+        environment.events.quit.add_listener(lambda **_: _master_quit(environment))
+    else:
+        logger.warning("loadtest plugin: standalone (non-distributed) Locust runs are not recorded")
+
+
+def _master_quit(environment: Environment) -> None:
+    if _master is not None:
+        _master.finish()
+    _after_run(environment)
+
+
+def _after_run(environment: Environment) -> None:
+    """Linger for a last scrape, or hold until SIGTERM, before Locust's process exits."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    if options.loadtest_linger > 0:
+        gevent.sleep(options.loadtest_linger)
+    if options.loadtest_hold:
+        logger.info("run finished; holding in the stopped state until SIGTERM (--loadtest-hold)")
+        done = gevent.event.Event()
+        gevent.signal_handler(signal.SIGTERM, done.set)
+        gevent.signal_handler(signal.SIGINT, done.set)
+        done.wait()

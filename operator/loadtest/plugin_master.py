@@ -1,0 +1,278 @@
+"""Master side of the plugin: merge worker windows, watch workers, write status and artifacts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from loadtest import histogram
+from loadtest.artifact import STATS_FILE, STATS_SCHEMA, RunEvent, StatsArtifact, WorkerSample, WorkerStats
+from loadtest.fileio import write_json_atomic
+from loadtest.locustfile_probe import _mean_wait
+from loadtest.locustfiles import UserClassInfo, planned_rps
+from loadtest.recording import INTERVAL_S, RunAggregate
+
+logger = logging.getLogger("loadtest.plugin")
+
+STATUS_FILE = "status.json"
+STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
+RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
+REPORT_INTERVAL_S = 3.0  # Locust workers report every 3 s (locust.runners.WORKER_REPORT_INTERVAL)
+
+
+@dataclass
+class WorkerTrack:
+    id: str
+    index: int
+    state: str = "ready"
+    lost: bool = False
+    final: bool = False
+    cpu_percent: float = 0.0
+    memory_bytes: int = 0
+    loop_lag_ms: float = 0.0
+    users: int = 0
+    samples: list[WorkerSample] = field(default_factory=list)
+
+
+class MasterPlugin:
+    def __init__(self, environment: Environment) -> None:
+        self.environment = environment
+        options = environment.parsed_options
+        self.run_id: str = getattr(options, "loadtest_run_id", "") or "adhoc"
+        self.scenario: str = getattr(options, "loadtest_scenario", "") or "custom"
+        artifacts = getattr(options, "loadtest_artifacts", "")
+        self.artifacts: Path | None = Path(artifacts) if artifacts else None
+        self.sla: str = getattr(options, "loadtest_sla", "")
+        self.expect_workers: int = int(getattr(options, "loadtest_expect_workers", 0) or 0)
+        self.target_users: int = int(getattr(options, "num_users", 0) or 0)
+        self.aggregate = RunAggregate()
+        self.workers: dict[str, WorkerTrack] = {}
+        self.events: list[RunEvent] = []
+        self.started_at: float | None = None
+        self.spawn_complete_at: float | None = None
+        self.ended_at: float | None = None
+        self.verdict: str | None = None
+        self.git_revision = os.environ.get("LOADTEST_GIT_REVISION", "unknown")
+        self.planned_rps = self._planned_rps()
+        self.finished = False
+
+    # Wiring -----------------------------------------------------------------------------
+
+    def install(self) -> None:
+        ev = self.environment.events
+        ev.worker_report.add_listener(self.on_worker_report)
+        ev.worker_connect.add_listener(self.on_worker_connect)
+        ev.spawning_complete.add_listener(self.on_spawning_complete)
+        ev.test_start.add_listener(self.on_test_start)
+        ev.test_stop.add_listener(self.on_test_stop)
+        ev.cpu_warning.add_listener(self.on_cpu_warning)
+        if self.artifacts is not None:
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+        gevent.spawn(self._status_loop)
+
+    def event(self, kind: str, detail: str) -> None:
+        self.events.append(RunEvent(t=time.time(), kind=kind, detail=detail))
+        logger.info("loadtest event %s: %s", kind, detail)
+
+    # Locust events ----------------------------------------------------------------------
+
+    def on_worker_connect(self, client_id: str, **_: Any) -> None:
+        if client_id not in self.workers:
+            self.workers[client_id] = WorkerTrack(id=client_id, index=len(self.workers))
+            self.event("worker_connected", client_id)
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        payload = data.get("loadtest")
+        if not payload:
+            return
+        runner = self.environment.runner
+        self.aggregate.add_windows(payload["windows"], users=runner.user_count if runner else 0)
+        track = self.workers.get(client_id) or self.workers.setdefault(
+            client_id, WorkerTrack(id=client_id, index=len(self.workers))
+        )
+        track.cpu_percent = float(payload.get("cpu_percent", 0.0))
+        track.memory_bytes = int(payload.get("memory_bytes", 0))
+        track.loop_lag_ms = float(payload.get("loop_lag_ms", 0.0))
+        track.users = int(payload.get("users", 0))
+        track.final = track.final or bool(payload.get("final"))
+        track.samples.append(
+            WorkerSample(
+                t=time.time(), cpu_percent=track.cpu_percent, loop_lag_ms=track.loop_lag_ms, users=track.users
+            )
+        )
+
+    def on_spawning_complete(self, user_count: int, **_: Any) -> None:
+        if self.spawn_complete_at is None:
+            self.spawn_complete_at = time.time()
+        self.event("spawning_complete", f"{user_count} users")
+
+    def on_test_start(self, **_: Any) -> None:
+        if self.started_at is None:
+            self.started_at = time.time()
+        runner = self.environment.runner
+        if runner is not None and runner.target_user_count:
+            self.target_users = max(self.target_users, int(runner.target_user_count))
+        self.event("test_start", f"target {self.target_users} users")
+
+    def on_test_stop(self, **_: Any) -> None:
+        self.ended_at = time.time()
+        self.event("test_stop", "users stopped")
+
+    def on_cpu_warning(self, cpu_usage: float, **kwargs: Any) -> None:
+        self.event("cpu_warning", f"a load generator at {cpu_usage:.0f}% CPU")
+
+    # Live status ------------------------------------------------------------------------
+
+    def _status_loop(self) -> None:
+        while not self.finished:
+            try:
+                self._check_workers()
+                if self.artifacts is not None:
+                    write_json_atomic(self.artifacts / STATUS_FILE, self.status())
+            except Exception:  # a status hiccup must never kill the run
+                logger.exception("loadtest status update failed")
+            gevent.sleep(STATUS_INTERVAL_S)
+
+    def _check_workers(self) -> None:
+        runner = self.environment.runner
+        if runner is None:
+            return
+        clients = getattr(runner, "clients", {})
+        running = runner.state in ("spawning", "running")
+        for wid, track in self.workers.items():
+            node = clients.get(wid)
+            state = node.state if node is not None else ("missing" if running else "stopped")
+            if state == "missing" and not track.lost and self.ended_at is None:
+                track.lost = True
+                self.event("worker_lost", f"{wid} stopped reporting during the run")
+            track.state = state
+
+    def status(self) -> dict[str, Any]:
+        runner = self.environment.runner
+        now = time.time()
+        recent = self.aggregate.recent(now - RECENT_WINDOW_S)
+        recent_total = sum(a.num_requests for a in recent.values())
+        p95 = histogram.percentile(histogram.merged(a.histogram for a in recent.values()), 0.95)
+        total = self.aggregate.total()
+        states: dict[str, int] = {}
+        for node in getattr(runner, "clients", {}).values():
+            states[node.state] = states.get(node.state, 0) + 1
+        return {
+            "t": now,
+            "run_id": self.run_id,
+            "state": runner.state if runner else "init",
+            "users": runner.user_count if runner else 0,
+            "target_users": self.target_users,
+            "workers_connected": len(getattr(runner, "clients", {})),
+            "workers_by_state": states,
+            "workers_lost": sum(1 for w in self.workers.values() if w.lost),
+            "requests": total.num_requests,
+            "failures": total.num_failures,
+            # the last complete report interval is the freshest data every worker has sent
+            "rps": recent_total / max(1.0, RECENT_WINDOW_S - REPORT_INTERVAL_S) if recent_total else 0.0,
+            "p95_ms": p95,
+            "started_at": self.started_at,
+            "spawn_complete_at": self.spawn_complete_at,
+            "max_worker_cpu": max((w.cpu_percent for w in self.workers.values()), default=0.0),
+        }
+
+    # Artifacts --------------------------------------------------------------------------
+
+    def snapshot(self) -> StatsArtifact:
+        endpoints = self.aggregate.endpoints()
+        runner = self.environment.runner
+        locust_total = runner.stats.total if runner else None
+        incomplete = [w.id for w in self.workers.values() if not w.final and not w.lost]
+        return StatsArtifact(
+            schema=STATS_SCHEMA,
+            run_id=self.run_id,
+            scenario=self.scenario,
+            host=self.environment.host or "",
+            bucket_scheme=histogram.BUCKET_SCHEME,
+            interval_s=INTERVAL_S,
+            started_at=self.started_at,
+            spawn_complete_at=self.spawn_complete_at,
+            ended_at=self.ended_at,
+            target_users=self.target_users,
+            planned_rps=self.planned_rps,
+            worker_count_expected=self.expect_workers or len(self.workers),
+            complete=bool(self.workers) and not incomplete,
+            endpoints=[e.to_stats() for e in endpoints],
+            aggregate=self.aggregate.total().to_stats(),
+            intervals=self.aggregate.interval_stats(),
+            errors=[
+                {"method": e.method or "", "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
+                for e in (runner.stats.errors.values() if runner else [])
+            ],
+            workers=[
+                WorkerStats(id=w.id, index=w.index, state=w.state, lost=w.lost, samples=w.samples)
+                for w in self.workers.values()
+            ],
+            events=list(self.events),
+            locust_totals={
+                "num_requests": locust_total.num_requests if locust_total else 0,
+                "num_failures": locust_total.num_failures if locust_total else 0,
+            },
+        )
+
+    def finish(self) -> None:
+        """Called on Locust's `quit` event, after the final worker reports were merged."""
+        if self.finished:
+            return
+        self._check_workers()
+        self.finished = True
+        if self.ended_at is None:
+            self.ended_at = time.time()
+        if self.artifacts is None:
+            return
+        artifact = self.snapshot()
+        write_json_atomic(self.artifacts / STATS_FILE, artifact)
+        write_json_atomic(self.artifacts / STATUS_FILE, {**self.status(), "state": "finished"})
+        self._write_html_if_missing()
+        if self.sla:
+            self._run_gate()
+
+    def _run_gate(self) -> None:
+        if self.artifacts is None:
+            return
+        try:
+            from loadtest.gating import run_gate  # type: ignore[attr-defined,unused-ignore]
+
+            verdict = run_gate(self.artifacts / STATS_FILE, Path(self.sla), self.artifacts)
+            self.verdict = str(getattr(verdict, "status", verdict))
+        except Exception:
+            logger.exception("loadtest: the gate failed inside the master; the controller will retry it")
+
+    def _write_html_if_missing(self) -> None:
+        """Locust writes its HTML report on a normal end or Ctrl-C, but not on SIGTERM."""
+        options = self.environment.parsed_options
+        html = getattr(options, "html_file", None)
+        if not html or Path(html).exists():
+            return
+        try:
+            from locust.html import get_html_report
+
+            Path(html).write_text(get_html_report(self.environment, show_download_link=False), encoding="utf-8")
+        except Exception:
+            logger.exception("loadtest: could not write the HTML report")
+
+    def _planned_rps(self) -> float | None:
+        classes = []
+        for cls in self.environment.user_classes or []:
+            classes.append(
+                UserClassInfo(
+                    name=cls.__name__,
+                    weight=int(getattr(cls, "weight", 1) or 1),
+                    fixed_count=int(getattr(cls, "fixed_count", 0) or 0),
+                    mean_wait_s=_mean_wait(cls),
+                    tasks=len(getattr(cls, "tasks", []) or []),
+                )
+            )
+        return planned_rps(classes, self.target_users) if self.target_users else None
