@@ -1,0 +1,116 @@
+"""`loadtest` command line. `main(argv) -> int` is the only exit path: user errors print
+`error: …` and `hint: …` on stderr with a documented exit code; tracebacks are for bugs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from loadtest import __version__
+from loadtest.errors import LoadtestError
+from loadtest.exitcodes import ExitCode
+from loadtest.spec import LIST_FIELDS, RunSpec, env_var, flag, resolve
+
+_HELP = {
+    "scenario": "scenario folder under locustfiles/ (default api_browsing)",
+    "locustfiles": "comma-separated locustfile paths instead of a scenario",
+    "host": "target base URL; without it the bundled demo target is started",
+    "duration": "run time, e.g. 90s, 2m, 1h30m (default 1m)",
+    "workers": "worker processes (default: users / users-per-worker, at least 1)",
+    "allowed_hosts": "comma-separated allowlist of target hosts (globs allowed)",
+    "sla": "SLA file (default: the scenario's sla.yaml)",
+    "shape_options": "shape options as YAML/JSON, e.g. '{users: 100, duration_s: 60, ramp_s: 20}'",
+}
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", type=Path, help=f"run spec YAML file [{env_var('spec')}]")
+    for name, field in RunSpec.model_fields.items():
+        help_text = _HELP.get(name) or field.description or name.replace("_", " ")
+        help_text += f" [{env_var(name)}]"
+        if name == "prometheus":
+            parser.add_argument(flag(name), action="store_const", const=True, default=None, help=help_text)
+        elif name in LIST_FIELDS:
+            parser.add_argument(
+                flag(name),
+                type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                default=None,
+                help=help_text,
+            )
+        elif name == "shape_options":
+            parser.add_argument(flag(name), type=_yaml_arg, default=None, help=help_text)
+        else:
+            parser.add_argument(flag(name), default=None, help=help_text)
+
+
+def _yaml_arg(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid YAML/JSON: {exc}") from exc
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace) -> int:
+    from loadtest import controller
+
+    flags = {name: getattr(args, name) for name in RunSpec.model_fields}
+    spec = resolve(spec_file=args.spec, flags=flags)
+    prepared = controller.prepare(spec)
+    # SIGTERM (CI cancelling a job, `kill`) stops the run exactly like Ctrl-C: cleanly, artifacts kept.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    return controller.execute(prepared)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadtest",
+        description="Distributed Locust runs from one spec, with live metrics and an SLA gate.",
+        epilog="exit codes: 0 pass, 1 gate failed, 2 usage/config error, 3 inconclusive, "
+        "4 run error, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"loadtest {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run a load test (flags override LOADTEST_* and the spec file)")
+    _add_run_flags(run)
+    run.set_defaults(func=_run)
+    for module in ("loadtest.gate_cli", "loadtest.demo_target.cli"):
+        __import__(module, fromlist=["register"]).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse: --help is 0, a usage error 2
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return int(args.func(args))
+    except LoadtestError as exc:
+        _print_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return ExitCode.INTERRUPTED
+
+
+def _print_error(exc: LoadtestError) -> None:
+    color = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    red, dim, reset = ("\033[31m", "\033[2m", "\033[0m") if color else ("", "", "")
+    sys.stderr.write(f"{red}error:{reset} {exc.message}\n")
+    if exc.hint:
+        sys.stderr.write(f"{dim}hint:{reset} {exc.hint}\n")

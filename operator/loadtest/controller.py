@@ -1,0 +1,197 @@
+"""The controller: one validated run spec in, one finished run with artifacts and an exit code out.
+
+Order matters: every check that can refuse the run (spec, locustfiles, SLA
+file, shape options, allowlist, reachability) happens before a single process
+starts, and once something has started, the finally-blocks below stop it
+whatever happens next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from loadtest import artifact, shapes, summary
+from loadtest.errors import LoadtestError, RunError, SpecError
+from loadtest.eventlog import EventLog
+from loadtest.exitcodes import ExitCode
+from loadtest.locustfiles import LocustfileInfo, probe, resolve_files
+from loadtest.local import LocalBackend, LocalPlan
+from loadtest.preflight import check_allowed, check_reachable
+from loadtest.progress import ProgressDisplay
+from loadtest.spec import Backend, RunSpec, new_run_id, to_yaml
+
+DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
+
+
+@dataclass
+class Prepared:
+    spec: RunSpec
+    info: LocustfileInfo
+    shape: shapes.ShapeOptions | None
+    sla_path: Path | None
+    run_id: str
+    run_dir: Path
+    peak_users: int
+    workers: int
+
+
+def prepare(spec: RunSpec) -> Prepared:
+    """Every refusal happens here, before anything is started."""
+    if spec.backend == Backend.KUBERNETES:
+        raise SpecError(
+            "backend = 'kubernetes' is not available in this build yet",
+            hint="use backend=local (the default); the Kubernetes backend is tracked as its own issue",
+        )
+    files, pythonpath = resolve_files(spec)
+    shape = shapes.parse_options(spec.shape.value, spec.shape_options) if spec.shape else None
+    info = probe(files, pythonpath)
+    if shape is not None and info.shape_classes:
+        raise SpecError(
+            f"shape = {spec.shape!s} but the locustfile already defines {info.shape_classes[0]}",
+            hint="remove 'shape' from the spec, or the LoadTestShape class from the locustfile",
+        )
+    sla_path = _sla_path(spec, files)
+    if sla_path is not None:
+        from loadtest import sla as sla_module
+
+        sla_module.load(sla_path)  # a bad SLA file is a usage error before any load
+    if spec.host is not None:
+        check_allowed(spec.host, spec.allowed_hosts)
+    peak = shapes.peak_users(shape) if shape is not None else spec.users
+    workers = spec.workers if spec.workers is not None else max(1, -(-peak // spec.users_per_worker))
+    run_id = spec.run_id or new_run_id(spec.scenario_name)
+    run_dir = spec.artifacts_dir / run_id
+    if run_dir.exists():
+        raise SpecError(f"run_id = {run_id!r}: {run_dir} already exists", hint="choose another run_id")
+    if spec.host is not None:
+        check_reachable(spec.host)
+    return Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers)
+
+
+def _sla_path(spec: RunSpec, files: list[Path]) -> Path | None:
+    if spec.sla is not None:
+        if not spec.sla.is_file():
+            raise SpecError(f"sla = '{spec.sla}' does not exist", hint="pass an existing SLA YAML file to --sla")
+        return spec.sla
+    default = files[0].parent / "sla.yaml"  # a scenario folder ships its sla.yaml beside the locustfile
+    return default if default.is_file() else None
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str, str]]:
+    spec = p.spec
+    run_dir = p.run_dir.resolve()
+    common: list[str] = []
+    if spec.tags:
+        common += ["--tags", *spec.tags]
+    if spec.exclude_tags:
+        common += ["--exclude-tags", *spec.exclude_tags]
+    master = [
+        "--headless", "--only-summary",
+        "-H", host,
+        "--stop-timeout", str(int(spec.stop_timeout)),
+        "--csv", str(run_dir / "locust"), "--csv-full-history",
+        "--html", str(run_dir / "report.html"),
+        "--loadtest-run-id", p.run_id,
+        "--loadtest-scenario", spec.scenario_name,
+        "--loadtest-artifacts", str(run_dir),
+    ]  # fmt: skip
+    env = {"LOADTEST_GIT_REVISION": _git_revision()}
+    if p.shape is None:
+        master += ["-u", str(spec.users), "-r", str(spec.effective_spawn_rate), "-t", f"{int(spec.duration)}s"]
+    else:
+        env.update(shapes.shape_env(p.shape))
+    if p.sla_path is not None:
+        master += ["--loadtest-sla", str(p.sla_path.resolve())]
+    return master + common, common, env
+
+
+def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    spec = p.spec
+    p.run_dir.mkdir(parents=True)
+    (p.run_dir / "spec.yaml").write_text(
+        to_yaml(spec, run_id=p.run_id, workers=p.workers, sla=str(p.sla_path) if p.sla_path else None),
+        encoding="utf-8",
+    )
+    log = EventLog(p.run_dir / "events.jsonl")
+    progress = ProgressDisplay(spec.progress, stream=err)
+    log("run_started", run_id=p.run_id, users=p.peak_users, workers=p.workers, backend=str(spec.backend))
+    progress.message(f"run {p.run_id}: {p.peak_users} users on {p.workers} workers, artifacts in {p.run_dir}/")
+    interrupted = False
+    try:
+        with contextlib.ExitStack() as stack:
+            host = spec.host or _start_demo_target(stack, p, log, progress)
+            master_args, worker_args, env = _locust_args(p, host)
+            files = list(p.info.files) + ([shapes.SHAPEFILE] if p.shape is not None else [])
+            plan = LocalPlan(
+                run_dir=p.run_dir,
+                locust_files=files,
+                pythonpath=p.info.pythonpath,
+                host=host,
+                workers=p.workers,
+                master_args=master_args,
+                worker_args=worker_args,
+                env=env,
+                start_timeout_s=spec.start_timeout,
+                run_seconds=None if p.shape is not None else spec.duration,
+                stop_timeout_s=spec.stop_timeout,
+            )
+            outcome = LocalBackend(plan, log, progress).run()
+            interrupted = outcome.interrupted
+            if outcome.timed_out:
+                raise RunError(f"the run did not end in time; partial artifacts are in {p.run_dir}/")
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted", detail="before the load started")
+    except LoadtestError as exc:
+        log("run_error", error=str(exc))
+        raise
+    finally:
+        log("run_finished", interrupted=interrupted)
+        log.close()
+    return _report(p, out, interrupted)
+
+
+def _start_demo_target(stack: contextlib.ExitStack, p: Prepared, log: EventLog, progress: ProgressDisplay) -> str:
+    from loadtest.demo_target.server import DemoTarget
+
+    progress.message("no host given: starting the bundled demo target on 127.0.0.1 ...")
+    target = DemoTarget(host="127.0.0.1", port=0, workers=p.spec.demo_workers, data_dir=p.run_dir / "demo-target")
+    stack.callback(target.stop)
+    target.start(timeout_s=DEMO_START_TIMEOUT_S)
+    log("demo_target_started", url=target.url)
+    progress.message(f"demo target at {target.url}")
+    return str(target.url)
+
+
+def _report(p: Prepared, out: TextIO, interrupted: bool) -> int:
+    stats_path = p.run_dir / artifact.STATS_FILE
+    if not stats_path.exists():
+        if interrupted:
+            out.write(f"interrupted before any stats were collected; artifacts in {p.run_dir}/\n")
+            return ExitCode.INTERRUPTED
+        raise RunError(
+            f"the master wrote no {artifact.STATS_FILE}; see {p.run_dir}/logs/master.log",
+            hint="the event log events.jsonl says how far the run got",
+        )
+    stats = artifact.load(stats_path)
+    out.write("\n" + summary.render(stats) + "\n")
+    code: int = ExitCode.PASS
+    if p.sla_path is not None:
+        from loadtest.gate_runner import gate_after_run
+
+        code = gate_after_run(p.run_dir, p.sla_path, out)
+    out.write(f"\nartifacts: {p.run_dir}/\n")
+    return ExitCode.INTERRUPTED if interrupted else code

@@ -1,0 +1,52 @@
+"""Checks before any load is sent: the target is allowed, and it answers.
+
+The allowlist exists so that a typo cannot load-test production: when
+`allowed_hosts` is set, a host that matches none of its entries is refused
+before anything starts.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+from loadtest.errors import PreflightError
+
+PREFLIGHT_TIMEOUT_S = 5.0  # one request; a slow staging box still answers within this
+
+
+def check_allowed(host: str, allowed_hosts: list[str]) -> None:
+    """Entries are hostnames, host:port, glob patterns (*.staging.example.com) or URLs."""
+    if not allowed_hosts:
+        return
+    parts = urlsplit(host)
+    hostname = (parts.hostname or "").lower()
+    netloc = parts.netloc.lower()
+    for entry in allowed_hosts:
+        pattern = entry.lower().strip()
+        if "://" in pattern:
+            pattern = urlsplit(pattern).netloc
+        if fnmatch.fnmatchcase(hostname, pattern) or fnmatch.fnmatchcase(netloc, pattern):
+            return
+    raise PreflightError(
+        f"host = {host!r} is not in allowed_hosts {allowed_hosts}",
+        hint="nothing was started; fix the host, or add it to allowed_hosts (LOADTEST_ALLOWED_HOSTS) on purpose",
+    )
+
+
+def check_reachable(host: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> int:
+    """One GET to the host's base URL. Any HTTP answer (even 404 or 500) means reachable."""
+    request = urllib.request.Request(host + "/", method="GET", headers={"User-Agent": "loadtest-preflight"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PreflightError(
+            f"host = {host!r} is unreachable: {reason}",
+            hint="no worker was started; check the address, VPN or port (a pre-flight GET / must get any HTTP answer)",
+        ) from exc
