@@ -1,0 +1,65 @@
+"""The verdict's data: one Check per threshold or run condition, the Window evaluated, the Verdict.
+
+Plain frozen dataclasses so gating, saturation and the output writers share
+them without importing each other; ``Verdict.to_dict`` is the verdict.json form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Result = Literal["pass", "fail", "inconclusive", "warn"]
+Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+RUN_GROUP = "run"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the verdict: a threshold (or a run-validity condition) and what was found."""
+
+    group: str  # "run", "aggregate", "endpoints[0]" (the SLA path the check comes from)
+    subject: str  # "run", "aggregate", "GET /items", "orders API"
+    metric: str  # "p95", "error_rate", "requests", "saturation_cpu" ...
+    measured: float | None
+    limit: str  # human form: "< 500 ms", ">= 99%", "0 lost"
+    unit: str
+    samples: int
+    result: Result
+    reason: str
+    abort: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.subject} {self.metric}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The evaluated part of the run."""
+
+    warmup_end: float | None  # None: the warm-up never ended (not every user spawned)
+    start: float | None  # first kept interval start (warm-up end rounded up to an interval)
+    end: float | None
+    seconds: float
+    intervals_kept: int
+    intervals_dropped: int
+    rule: str  # how the warm-up end was chosen, for the report
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+    checks: tuple[Check, ...]
+    window: Window
+    run_id: str
+    scenario: str
+    aborted: bool = False
+    abort_reason: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["checks"] = [{**asdict(c), "name": c.name} for c in self.checks]
+        return out

@@ -1,0 +1,386 @@
+"""The SLA gate: PASS, FAIL or INCONCLUSIVE from the exact merged histograms of a run.
+
+Evaluation drops whole 1 s intervals that start before the warm-up end rounded
+up to an interval boundary, merges the rest exactly (histogram counts add), and
+checks every threshold of the SLA file against the merge. Each check records what
+was measured, the limit, the sample count, the result and a reason, so a verdict
+explains itself.
+
+Outcome rules, in order:
+1. Any *run* check INCONCLUSIVE (no requests after warm-up, stats incomplete,
+   workers lost or missing, generators saturated) -> INCONCLUSIVE: every number
+   measured on such a run is suspect, breaches included.
+2. Otherwise any check FAIL (a breached threshold, an SLA abort, an unmatched
+   threshold under ``unmatched: fail``) -> FAIL: a breach on valid data is definite
+   even when another threshold lacked samples.
+3. Otherwise any check INCONCLUSIVE (too few samples, throughput or request
+   floor not reached) -> INCONCLUSIVE.
+4. Otherwise PASS. Zero requests can never get here: rule 1 catches it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from loadtest import saturation
+from loadtest.artifact import StatsArtifact
+from loadtest.checks import RUN_GROUP, Check, Outcome, Result, Verdict, Window
+from loadtest.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
+from loadtest.sla import (
+    AggregateThreshold,
+    EndpointThreshold,
+    Sla,
+    Threshold,
+    default_min_samples_for_error_budget,
+    default_min_samples_for_percentile,
+)
+
+
+def percent_to_fraction(p: float) -> float:
+    """99.9 -> 0.999 exactly as written: 99.9 / 100 is 0.99900000000000011 in floats, and the
+    nearest-rank ceil(0.99900000000000011 * 1000) would pick rank 1000 instead of 999."""
+    return round(p / 100.0, 12)
+
+
+def evaluation_window(artifact: StatsArtifact, sla: Sla) -> Window:
+    """Warm-up end -> first kept interval; the default warm-up lasts until every user spawned."""
+    interval = float(artifact["interval_s"]) or 1.0
+    starts = [float(i["t"]) for i in artifact["intervals"]]
+    if sla.warmup == "spawn":
+        warmup_end = artifact["spawn_complete_at"]
+        rule = "until every user was spawned"
+    else:
+        origin = artifact["started_at"] if artifact["started_at"] is not None else min(starts, default=None)
+        warmup_end = None if origin is None else origin + float(sla.warmup)
+        rule = f"{float(sla.warmup):g} s after the first user started"
+    if warmup_end is None:
+        return Window(None, None, None, 0.0, 0, len(starts), rule + " (never reached)")
+    start = math.ceil(warmup_end / interval - 1e-9) * interval
+    ended = artifact["ended_at"]
+    end = ended if ended is not None else (max(starts) + interval if starts else start)
+    kept = sum(1 for t in starts if t >= start)
+    return Window(warmup_end, start, end, max(0.0, end - start), kept, len(starts) - kept, rule)
+
+
+def merged_endpoints(artifact: StatsArtifact, window: Window) -> dict[EndpointKey, EndpointAccum]:
+    """Exact merge, per (method, name), of every interval that starts inside the window."""
+    out: dict[EndpointKey, EndpointAccum] = {}
+    if window.start is None:
+        return out
+    for interval in artifact["intervals"]:
+        if float(interval["t"]) < window.start:
+            continue
+        for stats in interval["endpoints"]:
+            key = (stats["method"], stats["name"])
+            if key not in out:
+                out[key] = EndpointAccum(method=key[0], name=key[1])
+            out[key].merge(EndpointAccum.from_stats(stats))
+    return out
+
+
+def _known_endpoints(artifact: StatsArtifact) -> list[EndpointKey]:
+    """Every endpoint any request used during the whole run (warm-up included)."""
+    keys = {(e["method"], e["name"]) for e in artifact["endpoints"]}
+    keys.update((e["method"], e["name"]) for i in artifact["intervals"] for e in i["endpoints"])
+    keys.discard(("", AGGREGATE_NAME))
+    return sorted(keys)
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}{'%' if unit == '%' else ' ' + unit if unit else ''}"
+
+
+@dataclass
+class _Subject:
+    """What one threshold entry is checked against."""
+
+    group: str
+    name: str
+    accum: EndpointAccum
+
+
+def _threshold_checks(
+    sla: Sla, threshold: Threshold, subj: _Subject, seconds: float, planned_rps: float | None
+) -> list[Check]:
+    checks: list[Check] = []
+    acc = subj.accum
+
+    def add(
+        metric: str, measured: float | None, limit: str, unit: str, n: int, res: Result, why: str
+    ) -> None:
+        checks.append(
+            Check(subj.group, subj.name, metric, measured, limit, unit, n, res, why, threshold.abort)
+        )
+
+    timed = sum(acc.histogram.values())
+    for metric, p, limit in threshold.latency_limits():
+        need = sla.min_samples_for(threshold, metric, default_min_samples_for_percentile(p))
+        measured = acc.max_response_time_ms if metric == "max" else acc.percentile(percent_to_fraction(p))
+        text = limit.describe("ms")
+        if timed < need or measured is None:
+            add(
+                metric,
+                measured,
+                text,
+                "ms",
+                timed,
+                "inconclusive",
+                f"only {timed} samples; {metric} needs at least {need} (min_samples.{metric})",
+            )
+        elif limit.holds(measured):
+            add(metric, measured, text, "ms", timed, "pass", f"{_fmt(measured, 'ms')} {text}")
+        else:
+            add(
+                metric,
+                measured,
+                text,
+                "ms",
+                timed,
+                "fail",
+                f"{metric} {_fmt(measured, 'ms')} breaches {text} over {timed} samples",
+            )
+    for metric in ("error_rate", "success_rate"):
+        limit = getattr(threshold, metric)
+        if limit is None:
+            continue
+        budget = limit.value if metric == "error_rate" else 100.0 - limit.value
+        need = sla.min_samples_for(threshold, metric, default_min_samples_for_error_budget(budget))
+        n = acc.num_requests
+        errors = 100.0 * acc.num_failures / n if n else None
+        measured = None if errors is None else (errors if metric == "error_rate" else 100.0 - errors)
+        text = limit.describe("%")
+        if n < need or measured is None:
+            add(
+                metric,
+                measured,
+                text,
+                "%",
+                n,
+                "inconclusive",
+                f"only {n} requests; {metric} {text} needs at least {need} (min_samples.{metric})",
+            )
+        elif limit.holds(measured):
+            add(metric, measured, text, "%", n, "pass", f"{acc.num_failures} of {n} requests failed")
+        else:
+            add(
+                metric,
+                measured,
+                text,
+                "%",
+                n,
+                "fail",
+                f"{metric} {_fmt(measured, '%')} breaches {text}: {acc.num_failures} of {n} requests failed",
+            )
+    if threshold.min_requests is not None:
+        n, need = acc.num_requests, threshold.min_requests
+        ok = n >= need
+        add(
+            "min_requests",
+            float(n),
+            f">= {need}",
+            "",
+            n,
+            "pass" if ok else "inconclusive",
+            f"{n} requests after warm-up" + ("" if ok else f", fewer than the {need} the SLA needs"),
+        )
+    floors: list[tuple[str, float | None, str]] = []
+    if threshold.min_throughput is not None:
+        floors.append(("min_throughput", threshold.min_throughput, f">= {threshold.min_throughput:g} rps"))
+    if isinstance(threshold, AggregateThreshold) and threshold.min_throughput_fraction is not None:
+        frac = threshold.min_throughput_fraction
+        floor = None if planned_rps is None else frac * planned_rps
+        floors.append(
+            (
+                "min_throughput_fraction",
+                floor,
+                f">= {frac:g} × planned" + ("" if planned_rps is None else f" = {floor:.4g} rps"),
+            )
+        )
+    for metric, floor, text in floors:
+        rps = acc.num_requests / seconds if seconds > 0 else None
+        n = acc.num_requests
+        if floor is None:
+            add(metric, rps, text, "rps", n, "inconclusive", "the planned rate is unknown (planned_rps)")
+        elif rps is None:
+            add(metric, rps, text, "rps", n, "inconclusive", "no evaluated time after warm-up")
+        elif rps >= floor:
+            add(metric, rps, text, "rps", n, "pass", f"{n} requests in {seconds:.0f} s")
+        else:
+            add(
+                metric,
+                rps,
+                text,
+                "rps",
+                n,
+                "inconclusive",
+                f"achieved {rps:.4g} rps is below the floor {floor:.4g} rps: the load was not applied",
+            )
+    return checks
+
+
+def threshold_checks(
+    artifact: StatsArtifact,
+    sla: Sla,
+    window: Window,
+    merged: dict[EndpointKey, EndpointAccum],
+    *,
+    only: Callable[[Threshold], bool] = lambda t: True,
+    unmatched: Literal["warn", "fail"] | None = None,
+) -> list[Check]:
+    """Checks for every SLA threshold entry (filtered by `only`, e.g. abort: true entries)."""
+    known = _known_endpoints(artifact)
+    planned = artifact["planned_rps"]
+    checks: list[Check] = []
+    for path, threshold in sla.thresholds():
+        if not only(threshold):
+            continue
+        if not isinstance(threshold, EndpointThreshold):
+            subject = _Subject(path, "aggregate", aggregate(merged.values()))
+            checks += _threshold_checks(sla, threshold, subject, window.seconds, planned)
+            continue
+        keys = [k for k in known if threshold.matches(*k)]
+        if not keys:
+            mode = unmatched or sla.unmatched
+            checks.append(
+                Check(
+                    path,
+                    threshold.subject(),
+                    "unmatched",
+                    0.0,
+                    "matches >= 1 endpoint",
+                    "",
+                    0,
+                    "warn" if mode == "warn" else "fail",
+                    f"no request used an endpoint matching {threshold.subject()!r}; check the name, "
+                    f"pattern and method (unmatched: {mode})",
+                    threshold.abort,
+                )
+            )
+            continue
+        empty = EndpointAccum
+        groups: Iterable[tuple[str, list[EndpointKey]]]
+        if threshold.scope == "group":
+            groups = [(threshold.subject(), keys)]
+        else:
+            groups = [(f"{m} {n}".strip(), [(m, n)]) for m, n in keys]
+        for name, members in groups:
+            accum = aggregate(merged.get(k, empty(method=k[0], name=k[1])) for k in members)
+            checks += _threshold_checks(sla, threshold, _Subject(path, name, accum), window.seconds, planned)
+    return checks
+
+
+def _run_checks(artifact: StatsArtifact, sla: Sla, window: Window, total: EndpointAccum) -> list[Check]:
+    checks: list[Check] = []
+    complete = artifact["complete"]
+    checks.append(
+        Check(
+            RUN_GROUP,
+            "run",
+            "stats_complete",
+            1.0 if complete else 0.0,
+            "complete",
+            "",
+            len(artifact["workers"]),
+            "pass" if complete else "inconclusive",
+            "every worker's final report was collected"
+            if complete
+            else "the master could not collect every worker's final report: the stats are partial",
+        )
+    )
+    checks.append(saturation.workers_check(artifact))
+    checks.extend(saturation.saturation_checks(artifact, sla.saturation, window.start))
+    n = total.num_requests
+    if window.start is None:
+        why = f"the warm-up ({window.rule}) never ended, so no request can be evaluated"
+    else:
+        why = f"{n} requests after warm-up" if n else "zero requests after warm-up: nothing to judge"
+    checks.append(
+        Check(RUN_GROUP, "run", "requests", float(n), "> 0", "", n, "pass" if n > 0 else "inconclusive", why)
+    )
+    for event in artifact["events"]:
+        if event["kind"] == "abort":
+            checks.append(
+                Check(
+                    RUN_GROUP,
+                    "run",
+                    "aborted",
+                    None,
+                    "not aborted",
+                    "",
+                    n,
+                    "fail",
+                    f"the run was aborted: {event['detail']}",
+                    True,
+                )
+            )
+    return checks
+
+
+def _outcome(checks: list[Check]) -> tuple[Outcome, str]:
+    def reasons(pick: Callable[[Check], bool]) -> str:
+        return "; ".join(f"{c.name}: {c.reason}" for c in checks if pick(c))
+
+    if any(c.group == RUN_GROUP and c.result == "inconclusive" for c in checks):
+        return "INCONCLUSIVE", reasons(lambda c: c.group == RUN_GROUP and c.result == "inconclusive")
+    if any(c.result == "fail" for c in checks):
+        return "FAIL", reasons(lambda c: c.result == "fail")
+    if any(c.result == "inconclusive" for c in checks):
+        return "INCONCLUSIVE", reasons(lambda c: c.result == "inconclusive")
+    return "PASS", f"all {sum(c.group != RUN_GROUP for c in checks)} SLA checks passed"
+
+
+def evaluate(
+    artifact: StatsArtifact, sla: Sla, *, unmatched: Literal["warn", "fail"] | None = None
+) -> Verdict:
+    """Decide the run. `unmatched` overrides the SLA file's setting (the --unmatched flag)."""
+    window = evaluation_window(artifact, sla)
+    merged = merged_endpoints(artifact, window)
+    total = aggregate(merged.values())
+    checks = _run_checks(artifact, sla, window, total)
+    checks += threshold_checks(artifact, sla, window, merged, unmatched=unmatched)
+    outcome, reason = _outcome(checks)
+    aborts = [e["detail"] for e in artifact["events"] if e["kind"] == "abort"]
+    return Verdict(
+        outcome=outcome,
+        reason=reason,
+        checks=tuple(checks),
+        window=window,
+        run_id=artifact["run_id"],
+        scenario=artifact["scenario"],
+        aborted=bool(aborts),
+        abort_reason=aborts[0] if aborts else None,
+        warnings=tuple(f"{c.group}: {c.reason}" for c in checks if c.result == "warn"),
+    )
+
+
+class AbortMonitor:
+    """Called by the master plugin every reporting interval with the artifact so far.
+
+    `check` returns the reason to abort once a threshold marked ``abort: true`` is
+    breached after warm-up with at least its minimum samples, else None. After the
+    first breach it keeps returning the same reason, so a caller that retries the
+    stop sees a stable message. Thresholds without enough samples never abort.
+    """
+
+    def __init__(self, sla: Sla) -> None:
+        self.sla = sla
+        self.enabled = any(t.abort for _, t in sla.thresholds())
+        self.reason: str | None = None
+
+    def check(self, artifact_so_far: StatsArtifact) -> str | None:
+        if self.reason is not None or not self.enabled:
+            return self.reason
+        window = evaluation_window(artifact_so_far, self.sla)
+        if window.start is None:
+            return None
+        merged = merged_endpoints(artifact_so_far, window)
+        for c in threshold_checks(artifact_so_far, self.sla, window, merged, only=lambda t: t.abort):
+            if c.result == "fail" and c.metric != "unmatched":
+                self.reason = f"{c.group} {c.name}: {c.reason} (limit {c.limit}, abort: true)"
+                return self.reason
+        return None

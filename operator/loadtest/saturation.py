@@ -1,0 +1,116 @@
+"""Is the load generator the bottleneck? Then its latencies are its own: INCONCLUSIVE.
+
+Locust's own signal (a cpu_warning once a worker passes 90 % CPU) stays silent
+in short runs and in runs so overloaded that the check itself is starved, so we
+decide from the per-report samples every worker sends the master: process CPU
+and the worst event-loop lag in the report interval. A worker is saturated
+when a limit is reached in at least ``sustained_reports`` of its reports inside
+the evaluated window (or in all of them when it sent fewer): one hot report
+(spawning, a GC pause) is noise. The measured value shown is that sustained
+level: the ``sustained_reports``-th highest report of the busiest worker.
+
+Samples are taken from the evaluated window (after warm-up); when the warm-up
+never ended, or no report falls inside the window, the whole run is used, so a
+run too overloaded to finish spawning still shows what its workers saw.
+"""
+
+from __future__ import annotations
+
+from loadtest.artifact import StatsArtifact, WorkerSample
+from loadtest.checks import RUN_GROUP, Check
+from loadtest.sla import Saturation
+
+
+def _check(metric: str, measured: float | None, limit: str, unit: str, n: int, ok: bool, why: str) -> Check:
+    return Check(
+        RUN_GROUP, "generators", metric, measured, limit, unit, n, "pass" if ok else "inconclusive", why
+    )
+
+
+def _samples(artifact: StatsArtifact, start: float | None) -> tuple[dict[str, list[WorkerSample]], str]:
+    every = {w["id"]: list(w["samples"]) for w in artifact["workers"]}
+    if start is None:
+        return every, "whole run (the warm-up never ended)"
+    inside = {wid: [s for s in samples if s["t"] >= start] for wid, samples in every.items()}
+    if any(inside.values()):
+        return inside, "after warm-up"
+    return every, "whole run (no report after warm-up)"
+
+
+def _sustained(values: list[float], reports: int) -> float:
+    ranked = sorted(values, reverse=True)
+    return ranked[min(reports, len(ranked)) - 1]
+
+
+def saturation_checks(artifact: StatsArtifact, limits: Saturation, start: float | None) -> list[Check]:
+    """Two run checks: worker CPU (with Locust's cpu_warning) and event-loop lag."""
+    samples, scope = _samples(artifact, start)
+    n = sum(len(s) for s in samples.values())
+    out: list[Check] = []
+    for metric, key, limit, unit in (
+        ("cpu_percent", "cpu_percent", limits.max_cpu_percent, "%"),
+        ("loop_lag_ms", "loop_lag_ms", limits.max_loop_lag_ms, "ms"),
+    ):
+        text = f"< {limit:g}{'%' if unit == '%' else ' ms'} sustained"
+        if n == 0:
+            out.append(
+                _check(
+                    metric,
+                    None,
+                    text,
+                    unit,
+                    0,
+                    False,
+                    "no worker reported a sample: saturation cannot be ruled out",
+                )
+            )
+            continue
+        worst_id, worst, hot_count, total = "", -1.0, 0, 0
+        for wid, ws in samples.items():
+            values = [float(s[key]) for s in ws]  # type: ignore[literal-required]
+            if not values:
+                continue
+            level = _sustained(values, limits.sustained_reports)
+            if level > worst:
+                worst_id, worst = wid, level
+                hot_count, total = sum(v >= limit for v in values), len(values)
+        saturated = worst >= limit
+        why = (
+            f"worker {worst_id} reached {limit:g} in {hot_count} of {total} reports ({scope}): "
+            "the generator, not the target, set the pace"
+            if saturated
+            else f"busiest worker {worst_id} sustained {worst:.4g} ({scope})"
+        )
+        ok = not saturated
+        if metric == "cpu_percent" and limits.locust_cpu_warning and ok:
+            warnings = [
+                e
+                for e in artifact["events"]
+                if e["kind"] == "cpu_warning"
+                and (start is None or scope != "after warm-up" or e["t"] >= start)
+            ]
+            if warnings:
+                ok = False
+                why = f"Locust raised cpu_warning ({warnings[0]['detail']}); " + why
+        out.append(_check(metric, worst, text, unit, n, ok, why))
+    return out
+
+
+def workers_check(artifact: StatsArtifact) -> Check:
+    """Lost workers or fewer workers than planned: the load and the stats are not what was asked."""
+    workers = artifact["workers"]
+    lost_ids = {w["id"] for w in workers if w["lost"]}
+    lost_events = [e for e in artifact["events"] if e["kind"] == "worker_lost"]
+    lost = max(len(lost_ids), len(lost_events))
+    expected = artifact["worker_count_expected"]
+    missing = max(0, expected - len(workers))
+    if lost:
+        names = ", ".join(sorted(lost_ids)) or "; ".join(e["detail"] for e in lost_events)
+        why = f"{lost} worker(s) lost during the run ({names}): their requests after the loss are missing"
+    elif missing:
+        why = f"only {len(workers)} of {expected} expected workers ever reported"
+    else:
+        why = f"all {len(workers)} workers reported to the end"
+    return _check(
+        "workers_lost", float(lost + missing), "0 lost or missing", "", len(workers), lost + missing == 0, why
+    )

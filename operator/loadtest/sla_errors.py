@@ -1,0 +1,111 @@
+"""Turn pydantic's validation errors into lines a user can act on.
+
+pydantic reports ``('endpoints', 1, 'p95')`` and "Input should be a valid
+number"; a user wants ``sla.yaml: endpoints[1].p95: 'fast' is not a number``
+and, for a misspelt key, the keys that are allowed there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """('endpoints', 1, 'p95') -> 'endpoints[1].p95'; dict-key errors name the key itself."""
+    out = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The model whose keys are allowed at `loc` (for 'unknown key' hints)."""
+    from loadtest import sla  # late: sla imports this module
+
+    model: type[BaseModel] = sla.Sla
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        children: dict[str, type[BaseModel]] = {
+            "aggregate": sla.AggregateThreshold,
+            "endpoints": sla.EndpointThreshold,
+            "saturation": sla.Saturation,
+        }
+        nested = children.get(part) if model is sla.Sla else None
+        if nested is None:
+            return model
+        model = nested
+    return model
+
+
+def _message(err: ErrorDetails) -> str:
+    kind, value, loc = err["type"], err.get("input"), err["loc"]
+    ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = ", ".join(model.model_fields) if model is not None else ""
+        return f"unknown key {loc[-1]!r}" + (f"; allowed here: {allowed}" if allowed else "")
+    if kind == "missing":
+        if loc == ("version",):
+            return "is required: write `version: 1` as the first line"
+        return "is required"
+    if kind in ("float_parsing", "float_type"):
+        return f"{value!r} is not a number"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"{value!r} is not a whole number"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"{value!r} is not true or false"
+    if kind in ("string_type",):
+        return f"{value!r} is not a string"
+    if kind in ("list_type",):
+        return f"expected a list (- item per line), got {type(value).__name__}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping of keys, got {type(value).__name__} {value!r}"
+    if kind == "literal_error":
+        if loc == ("version",):
+            return f"version {value!r} is not supported; this loadtest reads version 1"
+        return f"{value!r} is not one of {ctx.get('expected', '')}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        words = {"gt": "greater than", "ge": "at least", "lt": "less than", "le": "at most"}
+        bound = next((f"{words[k]} {ctx[k]}" for k in ("gt", "ge", "lt", "le") if k in ctx), "")
+        return f"{value!r} must be {bound}"
+    if kind == "union_tag_invalid" or kind.startswith("literal"):
+        return f"{value!r}: {err['msg']}"
+    # our own PydanticCustomError messages are already written for users
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _collapse_union(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """`warmup: soon` fails both union arms; report it once, in words that name both."""
+    out: list[ErrorDetails] = []
+    seen_warmup = False
+    for err in errors:
+        if err["loc"][:1] == ("warmup",):
+            if seen_warmup:
+                continue
+            seen_warmup = True
+            err = {
+                **err,
+                "loc": ("warmup",),
+                "type": "warmup",
+                "msg": (f"{err.get('input')!r} is neither 'spawn' nor a number of seconds >= 0"),
+            }
+        out.append(err)
+    return out
+
+
+def describe(exc: ValidationError, origin: str, data: Any) -> str:
+    """One line per problem: `<file>: <field path>: <what is wrong>`."""
+    lines = []
+    for err in _collapse_union(exc.errors(include_url=False)):
+        lines.append(f"{origin}: {field_path(err['loc'])}: {_message(err)}")
+    return "\n".join(dict.fromkeys(lines))

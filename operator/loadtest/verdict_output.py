@@ -1,0 +1,159 @@
+"""The verdict, written three ways: a table for people, verdict.json for tools, JUnit XML for CI.
+
+JUnit mapping (one <testcase> per check):
+- fail         -> <failure>: a threshold was breached; CI shows it as a failed test.
+- inconclusive -> <error type="inconclusive">: JUnit's "the test could not reach a
+  result". Not <skipped>: GitHub, GitLab and Jenkins render skipped tests as
+  neutral, and a gate that could not decide must never look green. Keeping it
+  apart from <failure> lets a dashboard tell "breached" from "unknown".
+- warn         -> <skipped>: e.g. a threshold that matched no endpoint under
+  ``unmatched: warn``; nothing was tested, and that is worth a visible note only.
+- pass         -> a bare <testcase> with the measurement in <system-out>.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from loadtest.checks import Check, Verdict
+from loadtest.exitcodes import ExitCode
+
+VERDICT_FILE = "verdict.json"
+JUNIT_FILE = "junit.xml"
+VERDICT_SCHEMA = "loadtest.verdict/v1"
+
+_EXIT = {"PASS": ExitCode.PASS, "FAIL": ExitCode.FAIL, "INCONCLUSIVE": ExitCode.INCONCLUSIVE}
+_COLORS = {"PASS": "32", "pass": "32", "FAIL": "31", "fail": "31", "INCONCLUSIVE": "33", "inconclusive": "33"}
+_COLORS["warn"] = "35"
+
+
+def exit_code(verdict: Verdict) -> ExitCode:
+    """PASS 0, FAIL 1, INCONCLUSIVE 3 (USAGE 2 is raised as GateError before any verdict exists)."""
+    return _EXIT[verdict.outcome]
+
+
+def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to anything (no-color.org)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR", "") != "":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _paint(text: str, key: str, color: bool) -> str:
+    code = _COLORS.get(key)
+    return f"\033[{code}m{text}\033[0m" if color and code else text
+
+
+def _measured(check: Check) -> str:
+    if check.measured is None:
+        return "n/a"
+    if check.metric in ("requests", "min_requests", "workers_lost", "unmatched", "stats_complete"):
+        return f"{check.measured:.0f}"
+    unit = "%" if check.unit == "%" else f" {check.unit}" if check.unit else ""
+    return f"{check.measured:.4g}{unit}"
+
+
+def render_table(verdict: Verdict, *, color: bool = False) -> str:
+    """One row per check: result, check, measured, limit, samples, reason; then the outcome."""
+    header = ("RESULT", "CHECK", "MEASURED", "LIMIT", "SAMPLES", "REASON")
+    rows = [
+        (
+            c.result.upper(),
+            f"{c.group}: {c.name}" if c.group != c.subject else c.name,
+            _measured(c),
+            c.limit,
+            str(c.samples),
+            c.reason,
+        )
+        for c in verdict.checks
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+
+    def line(cells: tuple[str, ...], key: str | None = None) -> str:
+        padded = [cell.ljust(widths[i]) if i < len(widths) else cell for i, cell in enumerate(cells)]
+        if key is not None:
+            padded[0] = _paint(padded[0], key, color)
+        return "  ".join(padded).rstrip()
+
+    w = verdict.window
+    if w.start is None:
+        scope = f"nothing evaluated: the warm-up ({w.rule}) never ended"
+    else:
+        scope = (
+            f"evaluated {w.seconds:.0f} s in {w.intervals_kept} intervals; warm-up {w.rule}, "
+            f"{w.intervals_dropped} interval(s) dropped"
+        )
+    out = [f"SLA gate for run {verdict.run_id} ({verdict.scenario}): {scope}", line(header)]
+    out += [line(row, c.result) for row, c in zip(rows, verdict.checks, strict=True)]
+    if verdict.aborted:
+        out.append(f"the run was aborted early: {verdict.abort_reason}")
+    out.append(f"verdict: {_paint(verdict.outcome, verdict.outcome, color)} — {verdict.reason}")
+    return "\n".join(out) + "\n"
+
+
+def to_json(verdict: Verdict) -> str:
+    body = {"schema": VERDICT_SCHEMA, **verdict.to_dict(), "exit_code": int(exit_code(verdict))}
+    return json.dumps(body, indent=2, sort_keys=False) + "\n"
+
+
+def to_junit(verdict: Verdict) -> str:
+    """JUnit XML, one testcase per check (mapping in the module docstring)."""
+    counts = {k: sum(c.result == k for c in verdict.checks) for k in ("fail", "inconclusive", "warn")}
+    attrs = {
+        "name": f"loadtest SLA gate: {verdict.scenario}",
+        "tests": str(len(verdict.checks)),
+        "failures": str(counts["fail"]),
+        "errors": str(counts["inconclusive"]),
+        "skipped": str(counts["warn"]),
+        "time": f"{verdict.window.seconds:.3f}",
+    }
+    suites = ET.Element("testsuites", attrs)
+    suite = ET.SubElement(suites, "testsuite", {**attrs, "name": f"loadtest.gate.{verdict.run_id}"})
+    props = ET.SubElement(suite, "properties")
+    for key, value in (
+        ("outcome", verdict.outcome),
+        ("run_id", verdict.run_id),
+        ("scenario", verdict.scenario),
+        ("reason", verdict.reason),
+    ):
+        ET.SubElement(props, "property", {"name": key, "value": value})
+    for c in verdict.checks:
+        case = ET.SubElement(suite, "testcase", {"classname": f"sla.{c.group}", "name": c.name, "time": "0"})
+        detail = f"measured {_measured(c)}, limit {c.limit}, samples {c.samples}: {c.reason}"
+        if c.result == "fail":
+            ET.SubElement(case, "failure", {"type": "breach", "message": detail}).text = detail
+        elif c.result == "inconclusive":
+            ET.SubElement(case, "error", {"type": "inconclusive", "message": detail}).text = detail
+        elif c.result == "warn":
+            ET.SubElement(case, "skipped", {"message": detail})
+        else:
+            ET.SubElement(case, "system-out").text = detail
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write(
+    verdict: Verdict, out_dir: Path | None, *, json_path: Path | None = None, junit_path: Path | None = None
+) -> list[Path]:
+    """Write verdict.json and junit.xml into out_dir (explicit paths win); returns what was written."""
+    targets = [
+        (json_path or (out_dir / VERDICT_FILE if out_dir else None), to_json(verdict)),
+        (junit_path or (out_dir / JUNIT_FILE if out_dir else None), to_junit(verdict)),
+    ]
+    written = []
+    for path, text in targets:
+        if path is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # readers (CI, the exporter) never see half a file
+        written.append(path)
+    return written
