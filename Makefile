@@ -1,0 +1,90 @@
+# loadtest — `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV ?= .venv
+export LOADTEST_CACHE ?= $(HOME)/.cache/loadtest
+export PATH := $(LOADTEST_CACHE)/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# make loadtest knobs (empty = the spec's default)
+USERS ?=
+DURATION ?=
+SPAWN_RATE ?=
+SCENARIO ?=
+HOST ?=
+WORKERS ?=
+BACKEND ?=
+KUBE_CONTEXT ?=
+PROMETHEUS ?=
+SPEC ?=
+ARGS ?=
+# pytest selection for make test (e.g. PYTEST_ARGS='-k gate')
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.installed
+TOOLS_STAMP := $(VENV)/.tools
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "  make loadtest USERS=1000 [DURATION=2m SPAWN_RATE=100 SCENARIO=api_browsing HOST=https://... WORKERS=4 PROMETHEUS=1]"
+
+$(STAMP): requirements.lock pyproject.toml scripts/setup-venv.sh
+	@bash scripts/setup-venv.sh "$(PYTHON)" "$(VENV)"
+	@touch $@
+
+.PHONY: setup
+setup: $(STAMP) ## Create the project virtualenv from requirements.lock (idempotent)
+
+.PHONY: tools
+tools: $(STAMP) ## Install the external tools the tests need (Prometheus, helm, kubeconform, schemas)
+	@for script in scripts/install-*.sh; do bash "$$script"; done
+
+.PHONY: test
+test: tools ## Run every test tier: unit, chart, e2e (what CI runs)
+	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Unit tests only (no network, no processes)
+	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(STAMP) ## ruff and mypy --strict
+	$(VENV)/bin/ruff check operator tests bench locustfiles
+	$(VENV)/bin/mypy
+
+.PHONY: loadtest
+loadtest: $(STAMP) ## Run a load test (see the knobs above); exit code is the gate's
+	$(VENV)/bin/loadtest run \
+	  $(if $(SPEC),--spec $(SPEC)) \
+	  $(if $(USERS),--users $(USERS)) \
+	  $(if $(DURATION),--duration $(DURATION)) \
+	  $(if $(SPAWN_RATE),--spawn-rate $(SPAWN_RATE)) \
+	  $(if $(SCENARIO),--scenario $(SCENARIO)) \
+	  $(if $(HOST),--host $(HOST)) \
+	  $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(BACKEND),--backend $(BACKEND)) \
+	  $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT)) \
+	  $(if $(filter 1 yes true,$(PROMETHEUS)),--prometheus) \
+	  $(ARGS)
+
+.PHONY: demo-target
+demo-target: $(STAMP) ## Run the bundled demo target alone on 127.0.0.1:8080
+	$(VENV)/bin/loadtest demo-target
+
+.PHONY: bench
+bench: tools ## Benchmarks: each prints figures and ratios against its own baseline
+	@for bench in bench/bench_*.py; do echo "== $$bench"; $(VENV)/bin/python "$$bench"; done
+
+.PHONY: lock
+lock: ## Re-resolve requirements.in into requirements.lock (hashes pinned)
+	@bash scripts/lock.sh
+
+.PHONY: clean
+clean: ## Remove the virtualenv and run artifacts (the tool cache stays)
+	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache
