@@ -381,6 +381,7 @@ class AbortMonitor:
         merged = merged_endpoints(artifact_so_far, window)
         for c in threshold_checks(artifact_so_far, self.sla, window, merged, only=lambda t: t.abort):
             if c.result == "fail" and c.metric != "unmatched":
-                self.reason = f"{c.group} {c.name}: {c.reason} (limit {c.limit}, abort: true)"
+                where = c.name if c.group == c.subject else f"{c.group} {c.name}"
+                self.reason = f"{where}: {c.reason} (abort: true)"
                 return self.reason
         return None

@@ -152,8 +152,19 @@ def _min_samples_key(key: Any) -> str:
     return f"p{percentile_of_key(key):g}"
 
 
-PercentileKey = Annotated[str, BeforeValidator(lambda k: f"p{percentile_of_key(k):g}")]
-MinSamples = dict[Annotated[str, BeforeValidator(_min_samples_key)], Annotated[int, Field(ge=1)]]
+_KEY_SCHEMA = r"^p?[0-9]+(\.[0-9]+)?$"
+_CLOSED: dict[str, Any] = {"additionalProperties": False}  # schema: keys outside the pattern are errors
+PercentileKey = Annotated[
+    str,
+    BeforeValidator(lambda k: f"p{percentile_of_key(k):g}"),
+    WithJsonSchema({"type": "string", "pattern": _KEY_SCHEMA}),
+]
+MinSamplesKey = Annotated[
+    str,
+    BeforeValidator(_min_samples_key),
+    WithJsonSchema({"type": "string", "pattern": r"^(p?[0-9]+(\.[0-9]+)?|max|error_rate|success_rate)$"}),
+]
+MinSamples = dict[MinSamplesKey, Annotated[int, Field(ge=1)]]
 
 
 def default_min_samples_for_percentile(p: float) -> int:
@@ -186,7 +197,9 @@ class Threshold(_Strict):
     p99: LatencyLimit | None = None
     max: LatencyLimit | None = None
     percentiles: dict[PercentileKey, LatencyLimit] = Field(
-        default_factory=dict, description="Any other percentile, e.g. {p99.9: '< 800'}."
+        default_factory=dict,
+        description="Any other percentile, e.g. {p99.9: '< 800'}.",
+        json_schema_extra=_CLOSED,
     )
     error_rate: ErrorRateLimit | None = None
     success_rate: SuccessRateLimit | None = None
@@ -197,7 +210,9 @@ class Threshold(_Strict):
         default=None, gt=0, description="Requests per second after warm-up; below it: INCONCLUSIVE."
     )
     min_samples: MinSamples = Field(
-        default_factory=dict, description="Overrides, e.g. {p95: 100, p99: 500, error_rate: 20}."
+        default_factory=dict,
+        description="Overrides, e.g. {p95: 100, p99: 500, error_rate: 20}.",
+        json_schema_extra=_CLOSED,
     )
     abort: bool = Field(
         default=False, description="Stop the run within one reporting interval once breached."
@@ -217,9 +232,10 @@ class Threshold(_Strict):
     @model_validator(mode="after")
     def _no_duplicate_percentile(self) -> Threshold:
         for key in self.percentiles:
-            if key in LATENCY_FIELDS or key == "p100":
+            field = "max" if key == "p100" else key
+            if field in LATENCY_FIELDS and getattr(self, field) is not None:
                 raise PydanticCustomError(
-                    "duplicate", f"percentiles.{key} duplicates the '{key}' key; keep one"
+                    "duplicate", f"percentiles.{key} and '{field}' set the same limit; keep one"
                 )
         return self
 
@@ -314,7 +330,9 @@ class Sla(_Strict):
     unmatched: Literal["warn", "fail"] = Field(
         default="warn", description="A threshold whose name/pattern no request used: a warning, or a failure."
     )
-    min_samples: MinSamples = Field(default_factory=dict, description="Defaults for every threshold.")
+    min_samples: MinSamples = Field(
+        default_factory=dict, description="Defaults for every threshold.", json_schema_extra=_CLOSED
+    )
     saturation: Saturation = Field(default_factory=lambda: Saturation())
     aggregate: AggregateThreshold | None = None
     endpoints: list[EndpointThreshold] = Field(default_factory=list)

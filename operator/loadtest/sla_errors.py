@@ -17,13 +17,15 @@ from pydantic_core import ErrorDetails
 def field_path(loc: Sequence[int | str]) -> str:
     """('endpoints', 1, 'p95') -> 'endpoints[1].p95'; dict-key errors name the key itself."""
     out = ""
+    previous: int | str = ""
     for part in loc:
         if part == "[key]":
             continue
-        if isinstance(part, int):
+        if isinstance(part, int) and previous == "endpoints":  # the only list; other ints are dict keys
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
+        previous = part
     return out or "(top level)"
 
 
