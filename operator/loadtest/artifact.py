@@ -55,6 +55,7 @@ class WorkerStats(TypedDict):
     index: int
     state: str  # last state the master saw: ready | spawning | running | stopped | missing
     lost: bool  # the master lost its heartbeat before the run ended
+    num_requests: int  # requests this worker recorded (every worker should have sent some)
     samples: list[WorkerSample]
 
 

@@ -190,8 +190,16 @@ def _report(p: Prepared, out: TextIO, interrupted: bool) -> int:
     out.write("\n" + summary.render(stats) + "\n")
     code: int = ExitCode.PASS
     if p.sla_path is not None:
-        from loadtest.gate_runner import gate_after_run
-
         code = gate_after_run(p.run_dir, p.sla_path, out)
     out.write(f"\nartifacts: {p.run_dir}/\n")
     return ExitCode.INTERRUPTED if interrupted else code
+
+
+def gate_after_run(run_dir: Path, sla_path: Path, out: TextIO) -> int:
+    """Decide from the exact stats artifact; print the table; the verdict is the exit code."""
+    from loadtest import verdict_output
+    from loadtest.gate_cli import run_gate
+
+    verdict = run_gate(run_dir / artifact.STATS_FILE, sla_path, run_dir)
+    out.write("\n" + verdict_output.render_table(verdict, color=verdict_output.use_color(out)) + "\n")
+    return int(verdict_output.exit_code(verdict))

@@ -38,6 +38,7 @@ class WorkerTrack:
     memory_bytes: int = 0
     loop_lag_ms: float = 0.0
     users: int = 0
+    num_requests: int = 0
     samples: list[WorkerSample] = field(default_factory=list)
 
 
@@ -62,6 +63,8 @@ class MasterPlugin:
         self.git_revision = os.environ.get("LOADTEST_GIT_REVISION", "unknown")
         self.planned_rps = self._planned_rps()
         self.finished = False
+        self.abort_monitor = self._abort_monitor()
+        self._last_abort_check = 0.0
 
     # Wiring -----------------------------------------------------------------------------
 
@@ -102,6 +105,7 @@ class MasterPlugin:
         track.loop_lag_ms = float(payload.get("loop_lag_ms", 0.0))
         track.users = int(payload.get("users", 0))
         track.final = track.final or bool(payload.get("final"))
+        track.num_requests += sum(e["num_requests"] for w in payload["windows"] for e in w["endpoints"])
         track.samples.append(
             WorkerSample(
                 t=time.time(), cpu_percent=track.cpu_percent, loop_lag_ms=track.loop_lag_ms, users=track.users
@@ -134,11 +138,35 @@ class MasterPlugin:
         while not self.finished:
             try:
                 self._check_workers()
+                self._check_abort()
                 if self.artifacts is not None:
                     write_json_atomic(self.artifacts / STATUS_FILE, self.status())
             except Exception:  # a status hiccup must never kill the run
                 logger.exception("loadtest status update failed")
             gevent.sleep(STATUS_INTERVAL_S)
+
+    def _abort_monitor(self) -> Any:
+        if not self.sla:
+            return None
+        from loadtest import sla as sla_module
+        from loadtest.gating import AbortMonitor
+
+        monitor = AbortMonitor(sla_module.load(Path(self.sla)))
+        return monitor if monitor.enabled else None
+
+    def _check_abort(self) -> None:
+        """An `abort: true` threshold breached after warm-up stops the run within one report interval."""
+        runner = self.environment.runner
+        if self.abort_monitor is None or runner is None or runner.state not in ("spawning", "running"):
+            return
+        if time.monotonic() - self._last_abort_check < REPORT_INTERVAL_S:
+            return
+        self._last_abort_check = time.monotonic()
+        reason = self.abort_monitor.check(self.snapshot())
+        if reason:
+            self.event("abort", reason)
+            logger.error("loadtest: aborting the run: %s", reason)
+            gevent.spawn(runner.quit)
 
     def _check_workers(self) -> None:
         runner = self.environment.runner
@@ -212,7 +240,9 @@ class MasterPlugin:
                 for e in (runner.stats.errors.values() if runner else [])
             ],
             workers=[
-                WorkerStats(id=w.id, index=w.index, state=w.state, lost=w.lost, samples=w.samples)
+                WorkerStats(
+                    id=w.id, index=w.index, state=w.state, lost=w.lost, num_requests=w.num_requests, samples=w.samples
+                )
                 for w in self.workers.values()
             ],
             events=list(self.events),
@@ -243,10 +273,9 @@ class MasterPlugin:
         if self.artifacts is None:
             return
         try:
-            from loadtest.gating import run_gate  # type: ignore[attr-defined,unused-ignore]
+            from loadtest.gate_cli import run_gate
 
-            verdict = run_gate(self.artifacts / STATS_FILE, Path(self.sla), self.artifacts)
-            self.verdict = str(getattr(verdict, "status", verdict))
+            self.verdict = run_gate(self.artifacts / STATS_FILE, Path(self.sla), self.artifacts).outcome
         except Exception:
             logger.exception("loadtest: the gate failed inside the master; the controller will retry it")
 

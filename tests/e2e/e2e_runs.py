@@ -1,0 +1,99 @@
+"""Helpers for e2e tests that drive `python -m loadtest run` as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+LOCUSTFILES = REPO / "locustfiles"
+
+
+@dataclass
+class Finished:
+    code: int
+    stdout: str
+    stderr: str
+    run_dir: Path | None
+    descendants: set[int] = field(default_factory=set)  # every pid seen under the controller
+
+    def stats(self) -> dict[str, Any]:
+        assert self.run_dir is not None
+        return json.loads((self.run_dir / "stats.json").read_text())
+
+    def survivors(self) -> list[psutil.Process]:
+        alive = []
+        for pid in self.descendants:
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
+
+def _env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_") or k == "LOADTEST_CACHE"}
+    env["NO_COLOR"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadtest", "run", "--progress", "plain", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+    )
+
+
+def watch(proc: subprocess.Popen[str], artifacts: Path, timeout_s: float, interrupt_when: Any = None) -> Finished:
+    """Wait for the controller, recording every descendant pid; optionally SIGINT it when
+    `interrupt_when(status_dict)` becomes true."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    interrupted = False
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"controller did not finish within {timeout_s} s")
+        try:
+            seen.update(p.pid for p in psutil.Process(proc.pid).children(recursive=True))
+        except psutil.NoSuchProcess:
+            pass
+        if interrupt_when is not None and not interrupted:
+            status = _status(artifacts)
+            if status is not None and interrupt_when(status):
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
+        time.sleep(0.2)
+    stdout, stderr = proc.communicate()
+    dirs = sorted(artifacts.glob("*/")) if artifacts.is_dir() else []
+    return Finished(proc.returncode, stdout, stderr, dirs[-1] if dirs else None, seen)
+
+
+def _status(artifacts: Path) -> dict[str, Any] | None:
+    for path in artifacts.glob("*/status.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, FileNotFoundError):
+            return None
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def run(args: list[str], artifacts: Path, timeout_s: float = 180, env: dict[str, str] | None = None) -> Finished:
+    return watch(start([*args, "--artifacts-dir", str(artifacts)], env), artifacts, timeout_s)
