@@ -10,8 +10,9 @@ import sys
 
 
 def main() -> None:
-    import loadtest.plugin  # noqa: F401  registers the plugin's listeners on locust.events
     from locust.main import main as locust_main
+
+    import loadtest.plugin  # noqa: F401  registers the plugin's listeners on locust.events
 
     sys.argv[0] = "locust"
     locust_main()

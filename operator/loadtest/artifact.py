@@ -22,6 +22,7 @@ from loadtest.errors import GateError
 
 STATS_SCHEMA = "loadtest.stats/v1"
 STATS_FILE = "stats.json"
+STATUS_FILE = "status.json"  # the master's live status, rewritten every second
 
 
 class EndpointStats(TypedDict):

@@ -19,8 +19,8 @@ from loadtest import artifact, shapes, summary
 from loadtest.errors import LoadtestError, RunError, SpecError
 from loadtest.eventlog import EventLog
 from loadtest.exitcodes import ExitCode
-from loadtest.locustfiles import LocustfileInfo, probe, resolve_files
 from loadtest.local import LocalBackend, LocalPlan
+from loadtest.locustfiles import LocustfileInfo, probe, resolve_files
 from loadtest.preflight import check_allowed, check_reachable
 from loadtest.progress import ProgressDisplay
 from loadtest.spec import Backend, RunSpec, new_run_id, to_yaml

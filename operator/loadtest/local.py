@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.artifact import STATUS_FILE
 from loadtest.errors import RunError
 from loadtest.eventlog import EventLog
 from loadtest.fileio import read_json
-from loadtest.plugin_master import STATUS_FILE
 from loadtest.processes import Child, free_port
 from loadtest.progress import ProgressDisplay
 

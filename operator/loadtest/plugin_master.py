@@ -13,7 +13,15 @@ import gevent
 from locust.env import Environment
 
 from loadtest import histogram
-from loadtest.artifact import STATS_FILE, STATS_SCHEMA, RunEvent, StatsArtifact, WorkerSample, WorkerStats
+from loadtest.artifact import (
+    STATS_FILE,
+    STATS_SCHEMA,
+    STATUS_FILE,
+    RunEvent,
+    StatsArtifact,
+    WorkerSample,
+    WorkerStats,
+)
 from loadtest.fileio import write_json_atomic
 from loadtest.locustfile_probe import _mean_wait
 from loadtest.locustfiles import UserClassInfo, planned_rps
@@ -21,7 +29,6 @@ from loadtest.recording import INTERVAL_S, RunAggregate
 
 logger = logging.getLogger("loadtest.plugin")
 
-STATUS_FILE = "status.json"
 STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
 RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
 REPORT_INTERVAL_S = 3.0  # Locust workers report every 3 s (locust.runners.WORKER_REPORT_INTERVAL)

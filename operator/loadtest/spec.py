@@ -259,7 +259,7 @@ def _from_file(path: Path) -> dict[str, tuple[Any, str]]:
         if field in PATH_FIELDS | {"locustfiles"} and value is not None:
             # Paths in a spec file are relative to the file, so a spec can live beside its scripts.
             if field == "locustfiles":
-                value = [str((path.parent / str(p))) for p in (value if isinstance(value, list) else [value])]
+                value = [str(path.parent / str(p)) for p in (value if isinstance(value, list) else [value])]
             else:
                 value = str(path.parent / str(value))
         out[field] = (value, f"{path}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from loadtest.errors import PreflightError
 from loadtest.preflight import check_allowed
 
