@@ -110,12 +110,8 @@ def _threshold_checks(
     checks: list[Check] = []
     acc = subj.accum
 
-    def add(
-        metric: str, measured: float | None, limit: str, unit: str, n: int, res: Result, why: str
-    ) -> None:
-        checks.append(
-            Check(subj.group, subj.name, metric, measured, limit, unit, n, res, why, threshold.abort)
-        )
+    def add(metric: str, measured: float | None, limit: str, unit: str, n: int, res: Result, why: str) -> None:
+        checks.append(Check(subj.group, subj.name, metric, measured, limit, unit, n, res, why, threshold.abort))
 
     timed = sum(acc.histogram.values())
     for metric, p, limit in threshold.latency_limits():
@@ -299,9 +295,7 @@ def _run_checks(artifact: StatsArtifact, sla: Sla, window: Window, total: Endpoi
         why = f"the warm-up ({window.rule}) never ended, so no request can be evaluated"
     else:
         why = f"{n} requests after warm-up" if n else "zero requests after warm-up: nothing to judge"
-    checks.append(
-        Check(RUN_GROUP, "run", "requests", float(n), "> 0", "", n, "pass" if n > 0 else "inconclusive", why)
-    )
+    checks.append(Check(RUN_GROUP, "run", "requests", float(n), "> 0", "", n, "pass" if n > 0 else "inconclusive", why))
     for event in artifact["events"]:
         if event["kind"] == "abort":
             checks.append(
@@ -334,9 +328,7 @@ def _outcome(checks: list[Check]) -> tuple[Outcome, str]:
     return "PASS", f"all {sum(c.group != RUN_GROUP for c in checks)} SLA checks passed"
 
 
-def evaluate(
-    artifact: StatsArtifact, sla: Sla, *, unmatched: Literal["warn", "fail"] | None = None
-) -> Verdict:
+def evaluate(artifact: StatsArtifact, sla: Sla, *, unmatched: Literal["warn", "fail"] | None = None) -> Verdict:
     """Decide the run. `unmatched` overrides the SLA file's setting (the --unmatched flag)."""
     window = evaluation_window(artifact, sla)
     merged = merged_endpoints(artifact, window)

@@ -22,9 +22,7 @@ from loadtest.sla import Saturation
 
 
 def _check(metric: str, measured: float | None, limit: str, unit: str, n: int, ok: bool, why: str) -> Check:
-    return Check(
-        RUN_GROUP, "generators", metric, measured, limit, unit, n, "pass" if ok else "inconclusive", why
-    )
+    return Check(RUN_GROUP, "generators", metric, measured, limit, unit, n, "pass" if ok else "inconclusive", why)
 
 
 def _samples(artifact: StatsArtifact, start: float | None) -> tuple[dict[str, list[WorkerSample]], str]:
@@ -75,19 +73,19 @@ def saturation_checks(artifact: StatsArtifact, limits: Saturation, start: float 
                 worst_id, worst = wid, level
                 hot_count, total = sum(v >= limit for v in values), len(values)
         saturated = worst >= limit
+        shown = f"{limit:g}{'%' if unit == '%' else ' ms'}"
         why = (
-            f"worker {worst_id} reached {limit:g} in {hot_count} of {total} reports ({scope}): "
+            f"worker {worst_id} reached {shown} in {hot_count} of {total} reports ({scope}): "
             "the generator, not the target, set the pace"
             if saturated
-            else f"busiest worker {worst_id} sustained {worst:.4g} ({scope})"
+            else f"busiest worker {worst_id} sustained {worst:.4g}{'%' if unit == '%' else ' ms'} ({scope})"
         )
         ok = not saturated
         if metric == "cpu_percent" and limits.locust_cpu_warning and ok:
             warnings = [
                 e
                 for e in artifact["events"]
-                if e["kind"] == "cpu_warning"
-                and (start is None or scope != "after warm-up" or e["t"] >= start)
+                if e["kind"] == "cpu_warning" and (start is None or scope != "after warm-up" or e["t"] >= start)
             ]
             if warnings:
                 ok = False

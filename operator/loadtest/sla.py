@@ -203,9 +203,7 @@ class Threshold(_Strict):
     )
     error_rate: ErrorRateLimit | None = None
     success_rate: SuccessRateLimit | None = None
-    min_requests: int | None = Field(
-        default=None, ge=1, description="Fewer requests after warm-up: INCONCLUSIVE."
-    )
+    min_requests: int | None = Field(default=None, ge=1, description="Fewer requests after warm-up: INCONCLUSIVE.")
     min_throughput: float | None = Field(
         default=None, gt=0, description="Requests per second after warm-up; below it: INCONCLUSIVE."
     )
@@ -214,9 +212,7 @@ class Threshold(_Strict):
         description="Overrides, e.g. {p95: 100, p99: 500, error_rate: 20}.",
         json_schema_extra=_CLOSED,
     )
-    abort: bool = Field(
-        default=False, description="Stop the run within one reporting interval once breached."
-    )
+    abort: bool = Field(default=False, description="Stop the run within one reporting interval once breached.")
 
     def latency_limits(self) -> list[tuple[str, float, Limit]]:
         """(metric name, percentile in percent, limit); the max is percentile 100."""
@@ -234,9 +230,7 @@ class Threshold(_Strict):
         for key in self.percentiles:
             field = "max" if key == "p100" else key
             if field in LATENCY_FIELDS and getattr(self, field) is not None:
-                raise PydanticCustomError(
-                    "duplicate", f"percentiles.{key} and '{field}' set the same limit; keep one"
-                )
+                raise PydanticCustomError("duplicate", f"percentiles.{key} and '{field}' set the same limit; keep one")
         return self
 
 
@@ -314,9 +308,7 @@ class Saturation(_Strict):
         ge=1,
         description="Reports of one worker over a limit before it counts.",
     )
-    locust_cpu_warning: bool = Field(
-        default=True, description="Also treat Locust's own cpu_warning as saturation."
-    )
+    locust_cpu_warning: bool = Field(default=True, description="Also treat Locust's own cpu_warning as saturation.")
 
 
 class Sla(_Strict):
@@ -355,8 +347,7 @@ def parse(data: Any, origin: str) -> Sla:
         raise GateError(f"{origin}: the file is empty", hint="an SLA file starts with `version: 1`")
     if not isinstance(data, dict):
         raise GateError(
-            f"{origin}: expected a mapping of keys (version, aggregate, endpoints ...), "
-            f"got {type(data).__name__}"
+            f"{origin}: expected a mapping of keys (version, aggregate, endpoints ...), got {type(data).__name__}"
         )
     try:
         return Sla.model_validate(data)

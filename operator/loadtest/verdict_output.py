@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from loadtest.checks import Check, Verdict
+from loadtest.checks import RUN_GROUP, Check, Verdict
 from loadtest.exitcodes import ExitCode
 
 VERDICT_FILE = "verdict.json"
@@ -54,7 +54,9 @@ def _paint(text: str, key: str, color: bool) -> str:
 def _measured(check: Check) -> str:
     if check.measured is None:
         return "n/a"
-    if check.metric in ("requests", "min_requests", "workers_lost", "unmatched", "stats_complete"):
+    if check.metric == "stats_complete":
+        return "yes" if check.measured else "no"
+    if check.metric in ("requests", "min_requests", "workers_lost", "unmatched"):
         return f"{check.measured:.0f}"
     unit = "%" if check.unit == "%" else f" {check.unit}" if check.unit else ""
     return f"{check.measured:.4g}{unit}"
@@ -66,7 +68,7 @@ def render_table(verdict: Verdict, *, color: bool = False) -> str:
     rows = [
         (
             c.result.upper(),
-            f"{c.group}: {c.name}" if c.group != c.subject else c.name,
+            f"{c.group}: {c.name}" if c.group not in (c.subject, RUN_GROUP) else c.name,
             _measured(c),
             c.limit,
             str(c.samples),

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from loadtest import histogram
-from loadtest.artifact import STATS_SCHEMA, EndpointStats, IntervalStats, RunEvent, StatsArtifact, WorkerStats
+from loadtest.artifact import (
+    STATS_SCHEMA,
+    EndpointStats,
+    IntervalStats,
+    RunEvent,
+    StatsArtifact,
+    WorkerSample,
+    WorkerStats,
+)
 from loadtest.checks import Check
 from loadtest.recording import EndpointAccum, aggregate
 from loadtest.sla import Sla, parse
@@ -29,14 +38,21 @@ def from_histogram(name: str, counts: dict[float, int], failures: int = 0, metho
     return endpoint(name, values, failures, method)
 
 
-def worker(wid: str, cpu: Sequence[float], lag: Sequence[float] | None = None, *, t0: float = T0,
-           lost: bool = False, every: float = 3.0) -> WorkerStats:
+def worker(
+    wid: str,
+    cpu: Sequence[float],
+    lag: Sequence[float] | None = None,
+    *,
+    t0: float = T0,
+    lost: bool = False,
+    every: float = 3.0,
+) -> WorkerStats:
     lags = lag if lag is not None else [1.0] * len(cpu)
     samples = [
-        {"t": t0 + every * (i + 1), "cpu_percent": c, "loop_lag_ms": g, "users": 10}
+        WorkerSample(t=t0 + every * (i + 1), cpu_percent=c, loop_lag_ms=g, users=10)
         for i, (c, g) in enumerate(zip(cpu, lags, strict=True))
     ]
-    return WorkerStats(id=wid, index=0, state="stopped", lost=lost, samples=samples)  # type: ignore[typeddict-item]
+    return WorkerStats(id=wid, index=0, state="stopped", lost=lost, num_requests=100, samples=samples)
 
 
 def artifact(
@@ -85,7 +101,7 @@ def artifact(
     )
 
 
-def sla(yaml_like: dict[str, object]) -> Sla:
+def sla(yaml_like: Mapping[str, Any]) -> Sla:
     return parse({"version": 1, **yaml_like}, "sla.yaml")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from gating_artifacts import T0, artifact, endpoint, only, sla, worker
-
 from loadtest.artifact import RunEvent
 from loadtest.gating import evaluate
 
@@ -49,10 +48,15 @@ def test_p99_needs_299_samples(samples: int, result: str) -> None:
 
 def test_min_samples_overrides_apply_per_threshold_before_the_file_default() -> None:
     run = artifact({T0 + 1: [endpoint("/a", [10.0] * 30), endpoint("/b", [10.0] * 30)]})
-    rules = sla({"min_samples": {"p95": 20}, "endpoints": [
-        {"name": "/a", "p95": 100},
-        {"name": "/b", "p95": 100, "min_samples": {"p95": 31}},
-    ]})
+    rules = sla(
+        {
+            "min_samples": {"p95": 20},
+            "endpoints": [
+                {"name": "/a", "p95": 100},
+                {"name": "/b", "p95": 100, "min_samples": {"p95": 31}},
+            ],
+        }
+    )
     results = {c.subject: c.result for c in evaluate(run, rules).checks if c.metric == "p95"}
     assert results == {"GET /a": "pass", "GET /b": "inconclusive"}
 
@@ -67,7 +71,7 @@ def test_sustained_worker_cpu_is_saturation() -> None:
     verdict = evaluate(artifact(HEALTHY, workers=[hot]), sla({"aggregate": {"p95": 100}}))
     check = only(verdict.checks, "cpu_percent")
     assert (verdict.outcome, check.result, check.measured) == ("INCONCLUSIVE", "inconclusive", 95.0)
-    assert "worker w1 reached 90 in 2 of 4 reports" in check.reason
+    assert "worker w1 reached 90% in 2 of 4 reports" in check.reason
 
 
 def test_one_hot_report_is_noise_not_saturation() -> None:

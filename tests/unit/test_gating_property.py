@@ -14,7 +14,6 @@ import numpy as np
 from gating_artifacts import T0, artifact, only, sla
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from loadtest import histogram
 from loadtest.gating import evaluate, percent_to_fraction
 from loadtest.recording import RunAggregate, WindowRecorder
@@ -42,8 +41,12 @@ def judged_percentile(samples: list[tuple[float, int, int]], p: Decimal) -> tupl
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(latency, *[st.integers(0, WORKERS - 1), st.integers(0, INTERVALS - 1)]), min_size=1,
-                max_size=400), percent)
+@given(
+    st.lists(
+        st.tuples(latency, *[st.integers(0, WORKERS - 1), st.integers(0, INTERVALS - 1)]), min_size=1, max_size=400
+    ),
+    percent,
+)
 def test_merged_percentile_matches_numpy_on_raw_samples(samples: list[tuple[float, int, int]], p: Decimal) -> None:
     measured, count = judged_percentile(samples, p)
     raw = np.array([value for value, _, _ in samples])

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import pytest
 from gating_artifacts import T0, artifact, endpoint, from_histogram, only, sla
-
 from loadtest import histogram
+from loadtest.artifact import EndpointStats
 from loadtest.gating import evaluate
 
 
-def p95_run(tail_ms: float) -> dict[float, list[object]]:
+def p95_run(tail_ms: float) -> dict[float, list[EndpointStats]]:
     """100 requests: 94 at 100 ms and 6 at `tail_ms`; the nearest-rank p95 (rank 95) is the tail."""
-    return {T0 + 1: [endpoint("/items", [100.0] * 94 + [tail_ms] * 6)]}  # type: ignore[dict-item]
+    return {T0 + 1: [endpoint("/items", [100.0] * 94 + [tail_ms] * 6)]}
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def p95_run(tail_ms: float) -> dict[float, list[object]]:
     ],
 )
 def test_p95_just_below_at_and_above_the_limit(tail_ms: float, limit: object, result: str) -> None:
-    verdict = evaluate(artifact(p95_run(tail_ms)), sla({"aggregate": {"p95": limit}}))  # type: ignore[arg-type]
+    verdict = evaluate(artifact(p95_run(tail_ms)), sla({"aggregate": {"p95": limit}}))
     check = only(verdict.checks, "p95")
     assert (check.measured, check.samples, check.result) == (tail_ms, 100, result)
     assert verdict.outcome == result.upper()
@@ -57,7 +57,7 @@ def test_bucket_rounding_decides_at_three_significant_digits(
     true_ms: float, bucket_ms: float, strict: str, inclusive: str
 ) -> None:
     assert histogram.bucket(true_ms) == bucket_ms
-    run = artifact(p95_run(true_ms))  # type: ignore[arg-type]
+    run = artifact(p95_run(true_ms))
     assert only(evaluate(run, sla({"aggregate": {"p95": "< 500"}})).checks, "p95").result == strict
     assert only(evaluate(run, sla({"aggregate": {"p95": "<= 500"}})).checks, "p95").result == inclusive
 
@@ -65,7 +65,7 @@ def test_bucket_rounding_decides_at_three_significant_digits(
 def test_locust_would_have_rounded_504_ms_onto_a_500_ms_limit_but_we_do_not() -> None:
     assert round(504.0, -1) == 500.0  # Locust's rule between 100 and 1000 ms
     assert histogram.bucket(504.0) == 504.0
-    verdict = evaluate(artifact(p95_run(504.0)), sla({"aggregate": {"p95": 500}}))  # type: ignore[arg-type]
+    verdict = evaluate(artifact(p95_run(504.0)), sla({"aggregate": {"p95": 500}}))
     assert only(verdict.checks, "p95").measured == 504.0
     assert verdict.outcome == "FAIL"
 
@@ -157,19 +157,25 @@ def test_a_breach_fails_even_when_another_threshold_lacks_samples() -> None:
 
 def test_the_three_real_targets_from_the_issue_decide_as_written() -> None:
     run = artifact(
-        {T0 + 1: [
-            endpoint("/api/catalog/items", [150.0] * 300),
-            endpoint("/api/cart/add", [450.0] * 300, failures=3),
-            endpoint("/api/checkout/pay", [250.0] * 300, failures=15),
-        ]}
+        {
+            T0 + 1: [
+                endpoint("/api/catalog/items", [150.0] * 300),
+                endpoint("/api/cart/add", [450.0] * 300, failures=3),
+                endpoint("/api/checkout/pay", [250.0] * 300, failures=15),
+            ]
+        }
     )
     aggregate_target = sla({"aggregate": {"p95": "< 500", "error_rate": "< 5%"}})
     assert evaluate(run, aggregate_target).outcome == "PASS"
-    groups = sla({"endpoints": [
-        {"pattern": "^/api/catalog", "scope": "group", "p95": "<= 200", "success_rate": ">= 99"},
-        {"pattern": "^/api/cart", "scope": "group", "p95": "<= 500", "success_rate": ">= 95"},
-        {"pattern": "^/api/checkout", "scope": "group", "p95": "<= 300", "success_rate": ">= 95"},
-    ]})
+    groups = sla(
+        {
+            "endpoints": [
+                {"pattern": "^/api/catalog", "scope": "group", "p95": "<= 200", "success_rate": ">= 99"},
+                {"pattern": "^/api/cart", "scope": "group", "p95": "<= 500", "success_rate": ">= 95"},
+                {"pattern": "^/api/checkout", "scope": "group", "p95": "<= 300", "success_rate": ">= 95"},
+            ]
+        }
+    )
     assert evaluate(run, groups).outcome == "PASS"  # checkout: exactly 95 % succeed, >= holds
     every = evaluate(run, sla({"endpoints": [{"pattern": ".*", "p95": "< 100"}]}))
     assert [c.result for c in every.checks if c.metric == "p95"] == ["fail", "fail", "fail"]

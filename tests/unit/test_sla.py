@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from loadtest.errors import GateError
 from loadtest.exitcodes import ExitCode
 from loadtest.sla import (
@@ -32,8 +31,14 @@ def error_for(tmp_path: Path, text: str) -> GateError:
 
 @pytest.mark.parametrize(
     ("raw", "op", "value"),
-    [(500, "<=", 500.0), ("< 500", "<", 500.0), ("<=500", "<=", 500.0), ("≤ 200 ms", "<=", 200.0),
-     ("0.5", "<=", 0.5), (1e3, "<=", 1000.0)],
+    [
+        (500, "<=", 500.0),
+        ("< 500", "<", 500.0),
+        ("<=500", "<=", 500.0),
+        ("≤ 200 ms", "<=", 200.0),
+        ("0.5", "<=", 0.5),
+        (1e3, "<=", 1000.0),
+    ],
 )
 def test_latency_limits_are_inclusive_unless_written_strict(tmp_path: Path, raw: object, op: str, value: float) -> None:
     sla = load(write(tmp_path, f"version: 1\naggregate:\n  p95: {raw!r}\n"))
@@ -68,11 +73,16 @@ def test_default_min_samples_for_an_error_budget(budget: float, n: int) -> None:
 
 
 def test_endpoint_selector_matches_name_pattern_and_method(tmp_path: Path) -> None:
-    sla = load(write(tmp_path, (
-        "version: 1\nendpoints:\n"
-        "  - {name: /api/orders, method: post, p95: 1}\n"
-        "  - {pattern: '^/api/products', p95: 1}\n"
-    )))
+    sla = load(
+        write(
+            tmp_path,
+            (
+                "version: 1\nendpoints:\n"
+                "  - {name: /api/orders, method: post, p95: 1}\n"
+                "  - {pattern: '^/api/products', p95: 1}\n"
+            ),
+        )
+    )
     exact, regex = sla.endpoints
     assert exact.matches("POST", "/api/orders") and not exact.matches("GET", "/api/orders")
     assert not exact.matches("POST", "/api/orders/{id}")
@@ -81,8 +91,11 @@ def test_endpoint_selector_matches_name_pattern_and_method(tmp_path: Path) -> No
 
 
 def test_min_samples_resolution_order(tmp_path: Path) -> None:
-    sla = load(write(tmp_path, "version: 1\nmin_samples: {p95: 10, 99.9: 50}\naggregate:\n"
-                               "  p95: 1\n  min_samples: {p95: 20}\n"))
+    sla = load(
+        write(
+            tmp_path, "version: 1\nmin_samples: {p95: 10, 99.9: 50}\naggregate:\n  p95: 1\n  min_samples: {p95: 20}\n"
+        )
+    )
     assert sla.aggregate is not None
     assert sla.min_samples_for(sla.aggregate, "p95", 59) == 20
     assert sla.min_samples_for(sla.aggregate, "p99.9", 2995) == 50
@@ -93,16 +106,24 @@ def test_min_samples_resolution_order(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("version: 1\nendpoints:\n  - {name: a, p95: 1}\n  - {name: b, p95: fast}\n",
-         "endpoints[1].p95: 'fast' is not a number"),
+        (
+            "version: 1\nendpoints:\n  - {name: a, p95: 1}\n  - {name: b, p95: fast}\n",
+            "endpoints[1].p95: 'fast' is not a number",
+        ),
         ("version: 1\naggregate:\n  p95: 1\n  p96: 2\n", "aggregate.p96: unknown key 'p96'; allowed here: "),
         ("version: 1\nthresholds: []\n", "thresholds: unknown key 'thresholds'; allowed here: version, "),
-        ("version: 1\nendpoints:\n  - {name: a, percentiles: {p150: 3}}\n",
-         "endpoints[0].percentiles.p150: percentile 150 is outside 0–100"),
-        ("version: 1\naggregate:\n  min_samples: {-5: 3}\n",
-         "aggregate.min_samples.-5: percentile -5 is outside 0–100"),
-        ("version: 1\nendpoints:\n  - {pattern: '([a', p95: 1}\n",
-         "endpoints[0].pattern: '([a' is not a valid regular expression: unterminated character set"),
+        (
+            "version: 1\nendpoints:\n  - {name: a, percentiles: {p150: 3}}\n",
+            "endpoints[0].percentiles.p150: percentile 150 is outside 0–100",
+        ),
+        (
+            "version: 1\naggregate:\n  min_samples: {-5: 3}\n",
+            "aggregate.min_samples.-5: percentile -5 is outside 0–100",
+        ),
+        (
+            "version: 1\nendpoints:\n  - {pattern: '([a', p95: 1}\n",
+            "endpoints[0].pattern: '([a' is not a valid regular expression: unterminated character set",
+        ),
         ("version: 1\naggregate: {error_rate: 120}\n", "aggregate.error_rate: 120 is outside 0–100"),
         ("version: 1\naggregate: {p95: '> 5'}\n", "aggregate.p95: '> 5' must be an upper bound"),
         ("version: 1\naggregate: {success_rate: '< 99'}\n", "aggregate.success_rate: '< 99' must be a lower bound"),
@@ -114,12 +135,18 @@ def test_min_samples_resolution_order(tmp_path: Path) -> None:
         ("version: 1\nendpoints:\n  - {p95: 1}\n", "endpoints[0]: give exactly one of 'name'"),
         ("version: 1\nendpoints: {a: 1}\n", "endpoints: expected a list"),
         ("version: 1\nsaturation: {max_cpu_percent: 0}\n", "saturation.max_cpu_percent: 0 must be greater than 0"),
-        ("version: 1\nendpoints:\n  - {name: a, p95: 1, percentiles: {p95: 2}}\n",
-         "endpoints[0]: percentiles.p95 and 'p95' set the same limit; keep one"),
-        ("version: 1\naggregate: {min_throughput_fraction: 1.5}\n",
-         "aggregate.min_throughput_fraction: 1.5 must be at most 1"),
-        ("version: 1\nendpoints:\n  - {name: a, min_throughput_fraction: 0.5}\n",
-         "endpoints[0].min_throughput_fraction: unknown key"),
+        (
+            "version: 1\nendpoints:\n  - {name: a, p95: 1, percentiles: {p95: 2}}\n",
+            "endpoints[0]: percentiles.p95 and 'p95' set the same limit; keep one",
+        ),
+        (
+            "version: 1\naggregate: {min_throughput_fraction: 1.5}\n",
+            "aggregate.min_throughput_fraction: 1.5 must be at most 1",
+        ),
+        (
+            "version: 1\nendpoints:\n  - {name: a, min_throughput_fraction: 0.5}\n",
+            "endpoints[0].min_throughput_fraction: unknown key",
+        ),
         ("version: 2\n", "version: version 2 is not supported; this loadtest reads version 1"),
         ("aggregate: {p95: 1}\n", "version: is required: write `version: 1`"),
     ],
@@ -147,8 +174,11 @@ def test_a_missing_file_is_a_usage_error_naming_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "the file is empty"), ("- a\n- b\n", "expected a mapping of keys"),
-     ("version: 1\naggregate: {p95: [\n", "not valid YAML (line 3, column 1)")],
+    [
+        ("", "the file is empty"),
+        ("- a\n- b\n", "expected a mapping of keys"),
+        ("version: 1\naggregate: {p95: [\n", "not valid YAML (line 3, column 1)"),
+    ],
 )
 def test_empty_or_malformed_files_name_the_file(tmp_path: Path, text: str, message: str) -> None:
     assert error_for(tmp_path, text).message.startswith(f"{tmp_path / 'sla.yaml'}: {message}")

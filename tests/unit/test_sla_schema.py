@@ -9,7 +9,6 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-
 from loadtest import sla
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +50,11 @@ def test_the_issue_targets_parse_to_the_limits_they_state() -> None:
         for v, s in ((200, 99), (500, 95), (300, 95))
     ]
     (every,) = sla.load(REPO / "docs/sla-examples/every-endpoint-p95.yaml").endpoints
-    assert (every.scope, every.p95, every.matches("DELETE", "/anything")) == ("each", sla.Limit(op="<", value=100), True)
+    assert (every.scope, every.p95, every.matches("DELETE", "/anything")) == (
+        "each",
+        sla.Limit(op="<", value=100),
+        True,
+    )
 
 
 @pytest.mark.parametrize(
