@@ -131,9 +131,7 @@ class Api:
         try:
             username = verify_token(bearer_token(request.headers.get("authorization")), self._secret)
         except TokenError as exc:
-            raise HTTPException(
-                status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}
-            ) from exc
+            raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
         user = self._store().user(username)
         if user is None:
             raise HTTPException(
@@ -158,9 +156,7 @@ class Api:
 
     async def me(self, request: Request) -> Response:
         user = self._user(request)
-        return JSONResponse(
-            {"username": user["username"], "id": user["id"], "created_at": user["created_at"]}
-        )
+        return JSONResponse({"username": user["username"], "id": user["id"], "created_at": user["created_at"]})
 
     async def list_products(self, request: Request) -> Response:
         self._user(request)

@@ -101,9 +101,7 @@ class ServedMiddleware:
 def _loopback_only(request: Request) -> None:
     host = request.client.host if request.client else ""
     if host not in LOOPBACK_HOSTS and not host.startswith("127."):
-        raise HTTPException(
-            status_code=403, detail=f"control endpoints answer loopback clients only, not {host!r}"
-        )
+        raise HTTPException(status_code=403, detail=f"control endpoints answer loopback clients only, not {host!r}")
 
 
 class Control:
@@ -170,8 +168,7 @@ def create_app(config: AppConfig) -> Starlette:
     api = Api(runtime.require_store, config.jwt_secret)
     handlers = api.handlers()
     api_routes = [
-        (f"{method} {template}", Route(template, handlers[name], methods=[method]))
-        for method, template, name in ROUTES
+        (f"{method} {template}", Route(template, handlers[name], methods=[method])) for method, template, name in ROUTES
     ]
     control = Control(runtime)
     routes = [route for _, route in api_routes] + [

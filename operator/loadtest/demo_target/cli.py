@@ -40,9 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", help=f"address to listen on (default {DEFAULT_HOST}; env {ENV_PREFIX}HOST)")
-    parser.add_argument(
-        "--port", help=f"port (default {DEFAULT_PORT}, 0 = a free port; env {ENV_PREFIX}PORT)"
-    )
+    parser.add_argument("--port", help=f"port (default {DEFAULT_PORT}, 0 = a free port; env {ENV_PREFIX}PORT)")
     parser.add_argument(
         "--workers", help=f"uvicorn worker processes (default {DEFAULT_WORKERS}; env {ENV_PREFIX}WORKERS)"
     )
@@ -68,9 +66,7 @@ def _setting(args: argparse.Namespace, env: Mapping[str, str], name: str, defaul
     return env.get(ENV_PREFIX + name.upper(), default)
 
 
-def _int_setting(
-    args: argparse.Namespace, env: Mapping[str, str], name: str, default: int, low: int, high: int
-) -> int:
+def _int_setting(args: argparse.Namespace, env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = _setting(args, env, name, str(default))
     try:
         value = int(str(raw))
@@ -78,8 +74,7 @@ def _int_setting(
         value = low - 1
     if not low <= value <= high:
         raise SpecError(
-            f"--{name} ({ENV_PREFIX}{name.upper()}): {raw!r} is invalid; "
-            f"use a whole number from {low} to {high}"
+            f"--{name} ({ENV_PREFIX}{name.upper()}): {raw!r} is invalid; use a whole number from {low} to {high}"
         )
     return value
 
@@ -96,9 +91,7 @@ def resolve_faults(args: argparse.Namespace, env: Mapping[str, str]) -> list[Fau
     return faults
 
 
-def resolve(
-    args: argparse.Namespace, env: Mapping[str, str]
-) -> tuple[str, int, int, Path | None, list[Fault]]:
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, int, int, Path | None, list[Fault]]:
     """(host, port, workers, data_dir or None, faults), validated; flags win over the environment."""
     host = _setting(args, env, "host", DEFAULT_HOST) or DEFAULT_HOST
     port = _int_setting(args, env, "port", DEFAULT_PORT, 0, 65535)

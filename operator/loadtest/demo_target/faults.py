@@ -170,9 +170,7 @@ class FaultTable:
             if self._faults.get(route) == fault and route in self._rngs:
                 rngs[route] = self._rngs[route]  # unchanged fault: its draw sequence continues
             else:
-                rngs[route] = (
-                    random.Random(f"{fault.seed}:{route}") if fault.seed is not None else random.Random()
-                )
+                rngs[route] = random.Random(f"{fault.seed}:{route}") if fault.seed is not None else random.Random()
         self._faults, self._rngs = new, rngs
 
     def lookup(self, route: str) -> Fault | None:

@@ -23,11 +23,8 @@ Row = dict[str, Any]
 PRODUCT_COLUMNS = "id, sku, name, category, price, stock, rating, description, created_at"
 ORDER_COLUMNS = "id, product_id, quantity, total, status, created_at"
 BUSY_TIMEOUT_MS = 5_000  # writers in other processes hold the lock for microseconds; 5 s means "stuck"
+BROAD_FILTER_ROWS = 1_000  # beyond this many matches a page is cheaper found in id order than sorted
 MIN_TRIGRAM = 3  # the FTS5 trigram index only serves terms of three characters or more
-
-
-def _dict_factory(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
-    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -39,20 +36,24 @@ class ProductFilter:
     max_price: float | None = None
     in_stock: bool | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
+    def where(self, *, ranges_indexed: bool = True) -> tuple[str, list[Any]]:
+        """The WHERE clause and its parameters. `ranges_indexed=False` prefixes the price and
+        stock columns with `+`, which tells SQLite not to use their indices: for a broad range,
+        walking the table in id order and stopping after one page beats sorting every match."""
+        p = "" if ranges_indexed else "+"
         clauses: list[str] = []
         params: list[Any] = []
         if self.category is not None:
             clauses.append("category = ?")
             params.append(self.category)
         if self.min_price is not None:
-            clauses.append("price >= ?")
+            clauses.append(f"{p}price >= ?")
             params.append(self.min_price)
         if self.max_price is not None:
-            clauses.append("price <= ?")
+            clauses.append(f"{p}price <= ?")
             params.append(self.max_price)
         if self.in_stock is not None:
-            clauses.append("stock > 0" if self.in_stock else "stock = 0")
+            clauses.append(f"{p}stock > 0" if self.in_stock else f"{p}stock = 0")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -84,20 +85,21 @@ class Store:
         self._rw.execute("PRAGMA journal_mode=WAL")
         self._rw.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable to a crash of the process
         self._ro = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
-        self._ro.row_factory = _dict_factory
         self._ro.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     def close(self) -> None:
         self._ro.close()
         self._rw.close()
 
-    def _one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Row | None:
-        row: Row | None = self._ro.execute(sql, params).fetchone()
-        return row
-
     def _all(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Row]:
-        rows: list[Row] = self._ro.execute(sql, params).fetchall()
-        return rows
+        cursor = self._ro.execute(sql, params)
+        rows = cursor.fetchall()
+        columns = [column[0] for column in cursor.description]  # once per query, not per row
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def _one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Row | None:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
 
     def _count(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> int:
         row = self._one(sql, params)
@@ -105,14 +107,14 @@ class Store:
 
     # --- users -----------------------------------------------------------------------------
     def user(self, username: str) -> Row | None:
-        return self._one(
-            "SELECT id, username, password_hash, created_at FROM users WHERE username = ?", (username,)
-        )
+        return self._one("SELECT id, username, password_hash, created_at FROM users WHERE username = ?", (username,))
 
     # --- products --------------------------------------------------------------------------
     def products(self, page: int, page_size: int, flt: ProductFilter) -> Page:
         where, params = flt.where()
         total = self._count(f"SELECT count(*) AS n FROM products{where}", params)
+        if flt.category is not None or total > BROAD_FILTER_ROWS:
+            where, params = flt.where(ranges_indexed=False)
         items = self._all(
             f"SELECT {PRODUCT_COLUMNS} FROM products{where} ORDER BY id LIMIT ? OFFSET ?",
             [*params, page_size, (page - 1) * page_size],
@@ -133,15 +135,12 @@ class Store:
             match = "(name LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')"
             params = [f"%{escaped}%"] * 2
         total = self._count(f"SELECT count(*) AS n FROM products WHERE {match}", params)
-        items = self._all(
-            f"SELECT {PRODUCT_COLUMNS} FROM products WHERE {match} ORDER BY id LIMIT ?", [*params, limit]
-        )
+        items = self._all(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE {match} ORDER BY id LIMIT ?", [*params, limit])
         return items, total
 
     def categories(self) -> list[Row]:
         return self._all(
-            "SELECT category AS name, count(*) AS product_count FROM products "
-            "GROUP BY category ORDER BY category"
+            "SELECT category AS name, count(*) AS product_count FROM products GROUP BY category ORDER BY category"
         )
 
     def summary(self) -> Row:
@@ -168,9 +167,7 @@ class Store:
         return Page(items, page, page_size, total)
 
     def order(self, user_id: int, order_id: int) -> Row | None:
-        return self._one(
-            f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?", (order_id, user_id)
-        )
+        return self._one(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ? AND user_id = ?", (order_id, user_id))
 
     def create_order(self, user_id: int, product_id: int, quantity: int) -> Row | None:
         """Insert a pending order at the product's current price; None if the product is unknown."""
@@ -199,8 +196,7 @@ class Store:
             (user["id"],),
         )
         totals = self._one(
-            "SELECT count(*) AS orders, round(coalesce(sum(total), 0), 2) AS spent "
-            "FROM orders WHERE user_id = ?",
+            "SELECT count(*) AS orders, round(coalesce(sum(total), 0), 2) AS spent FROM orders WHERE user_id = ?",
             (user["id"],),
         ) or {"orders": 0, "spent": 0.0}
         top = self._all(f"SELECT {PRODUCT_COLUMNS} FROM products ORDER BY rating DESC, id LIMIT 5")

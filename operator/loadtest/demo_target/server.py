@@ -195,9 +195,7 @@ class DemoTarget:
             self._log.close()
             self._log = None
         if survivors:
-            raise RunError(
-                f"demo target: processes {[p.pid for p in survivors]} survived SIGKILL; kill them by hand"
-            )
+            raise RunError(f"demo target: processes {[p.pid for p in survivors]} survived SIGKILL; kill them by hand")
         if self._owned_dir and not self._keep_data and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
