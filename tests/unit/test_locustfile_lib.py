@@ -265,3 +265,11 @@ def test_api_category_filter_fetches_categories_once_then_filters_by_one() -> No
     ]
     assert client.calls[1][1] == "/api/products?category=toys&page=1&page_size=20"
     assert [r.outcome for r in client.responses] == ["success"] * 3
+
+
+def test_growing_page_may_hold_rows_added_after_the_count_but_never_more_than_page_size() -> None:
+    body = {"items": [{}] * 12, "page": 1, "page_size": 20, "total": 11, "pages": 1}
+    assert page_of(1, 20, growing=True)(body) is None
+    assert page_of(1, 20)(body) == "page holds 12 items, expected 11 from total and page"
+    body["items"] = [{}] * 10
+    assert page_of(1, 20, growing=True)(body) == "page holds 10 items, expected 11 from total and page"
