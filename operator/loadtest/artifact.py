@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from loadtest.errors import GateError
 
@@ -113,4 +113,4 @@ def load(path: Path) -> StatsArtifact:
             f"{path}: field 'schema' is {got!r}, expected {STATS_SCHEMA!r}",
             hint="this file was not written by loadtest's master plugin",
         )
-    return raw  # type: ignore[no-any-return]
+    return cast(StatsArtifact, raw)

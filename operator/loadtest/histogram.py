@@ -31,14 +31,13 @@ def bucket(response_time_ms: float) -> float:
     if response_time_ms <= 0 or math.isnan(response_time_ms):
         return 0.0
     digits = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(response_time_ms))
-    rounded = round(response_time_ms, digits)
     # round() can carry into the next decade (999.6 -> 1000.0); that is still 3 digits.
-    return float(rounded)
+    return float(round(response_time_ms, digits))
 
 
 def relative_resolution() -> float:
     """Largest relative error bucket() introduces: half a unit in the last kept digit."""
-    return 0.5 * 10 ** (1 - SIGNIFICANT_DIGITS)
+    return 0.5 * 10.0 ** (1 - SIGNIFICANT_DIGITS)
 
 
 def merge(into: Histogram, other: Mapping[float, int]) -> Histogram:

@@ -156,7 +156,8 @@ class LocalBackend:
     def _follow(self, outcome: LocalOutcome) -> None:
         assert self.master is not None
         started = time.monotonic()
-        limit = (self.plan.run_seconds or 24 * 3600) + self.plan.start_timeout_s + self.plan.stop_timeout_s + END_SLACK_S
+        run_seconds = self.plan.run_seconds or 24 * 3600
+        limit = run_seconds + self.plan.start_timeout_s + self.plan.stop_timeout_s + END_SLACK_S
         lost_reported: set[str] = set()
         while self.master.poll() is None:
             elapsed = time.monotonic() - started
@@ -204,4 +205,4 @@ class _deferred_interrupts:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._old.items():
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)

@@ -10,6 +10,7 @@ the controller leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -73,10 +74,8 @@ class Child:
 
     def send_signal(self, sig: int) -> None:
         if self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def wait(self, timeout_s: float) -> int | None:
         try:
@@ -93,10 +92,8 @@ class Child:
                 self.send_signal(signal.SIGKILL)
                 self.wait(5.0)
         for member in members:  # grandchildren that left the group are still ours
-            try:
+            with contextlib.suppress(psutil.Error):
                 member.kill()
-            except psutil.Error:
-                pass
         self._log.close()
         code = self.proc.wait()
         return code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -70,10 +71,8 @@ def watch(proc: subprocess.Popen[str], artifacts: Path, timeout_s: float, interr
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"controller did not finish within {timeout_s} s")
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             seen.update(p.pid for p in psutil.Process(proc.pid).children(recursive=True))
-        except psutil.NoSuchProcess:
-            pass
         if interrupt_when is not None and not interrupted:
             status = _status(artifacts)
             if status is not None and interrupt_when(status):

@@ -8,7 +8,16 @@ import e2e_runs as runs
 import pytest
 from loadtest.processes import free_port
 
-GOOD = "from locust import FastHttpUser, task, between\n\nclass U(FastHttpUser):\n    wait_time = between(1, 2)\n\n    @task\n    def home(self):\n        self.client.get('/healthz')\n"
+GOOD = """
+from locust import FastHttpUser, task, between
+
+class U(FastHttpUser):
+    wait_time = between(1, 2)
+
+    @task
+    def home(self):
+        self.client.get("/healthz")
+"""
 
 
 def _locustfile(tmp_path: Path, text: str, name: str = "locustfile.py") -> Path:
