@@ -251,13 +251,16 @@ class DemoTarget:
                 return current
         raise RunError(f"demo target: served count still changing after {timeout_s:g} s (last {current})")
 
-    def served_by_process(self) -> dict[int, int]:
-        """Each server process's own count (pid -> served): proves the load was spread."""
+    def served_by_process(self, route: str | None = None) -> dict[int, int]:
+        """Each server process's own count (pid -> served), of every route or only `route`.
+
+        Tests use it to prove that load (or a fault) reached more than one process.
+        """
         result = {}
         for path in sorted(self._counters_dir().glob("*.bin")):
             counts = read_file(path, COUNTER_KEYS)
             if counts is not None and path.stem.isdigit():
-                result[int(path.stem)] = sum(counts.values())
+                result[int(path.stem)] = sum(counts.values()) if route is None else counts.get(route, 0)
         return result
 
     def set_fault(self, route: str, delay_ms: int = 0, error_rate: float = 0.0, status: int = 503,
