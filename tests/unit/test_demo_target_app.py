@@ -30,9 +30,7 @@ class Client:
         bearer = token if token is not None else self.token
         if bearer:
             headers.append((b"authorization", f"Bearer {bearer}".encode()))
-        payload = (
-            body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-        )
+        payload = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
             "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(),
@@ -74,9 +72,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     runtime.close()
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/me", "/api/products", "/api/products/1", "/api/dashboard", "/api/orders"]
-)
+@pytest.mark.parametrize("path", ["/api/me", "/api/products", "/api/products/1", "/api/dashboard", "/api/orders"])
 def test_api_endpoints_answer_401_without_a_token(client: Client, path: str) -> None:
     status, body = client.request("GET", path, token="")
     assert status == 401
@@ -100,9 +96,7 @@ def test_bad_credentials_are_401(client: Client, username: str, password: str) -
     assert client.login(username, password)[0] == 401
 
 
-@pytest.mark.parametrize(
-    "body", [b"not json", b"[1]", {"username": "user0001"}, {"username": 1, "password": "x"}]
-)
+@pytest.mark.parametrize("body", [b"not json", b"[1]", {"username": "user0001"}, {"username": 1, "password": "x"}])
 def test_a_malformed_login_body_is_422(client: Client, body: object) -> None:
     status, detail = client.request("POST", "/api/auth/login", body)
     assert status == 422 and detail["detail"]
@@ -131,10 +125,13 @@ def test_out_of_range_list_parameters_are_422(client: Client, query: str) -> Non
     assert query.split("=")[0] in body["detail"]
 
 
+def test_empty_paging_parameters_mean_the_defaults(client: Client) -> None:
+    status, body = client.get("/api/orders?page=&page_size=")
+    assert (status, body["page"], body["page_size"]) == (200, 1, 20)
+
+
 def test_filters_filter_and_total_is_the_filtered_count(client: Client) -> None:
-    status, body = client.get(
-        "/api/products?category=toys&min_price=20&max_price=30&in_stock=true&page_size=100"
-    )
+    status, body = client.get("/api/products?category=toys&min_price=20&max_price=30&in_stock=true&page_size=100")
     assert status == 200 and 0 < body["total"] < 10_000
     for item in body["items"]:
         assert item["category"] == "toys" and 20 <= item["price"] <= 30 and item["stock"] > 0
@@ -182,9 +179,7 @@ def test_orders_are_created_listed_and_private(client: Client) -> None:
     assert status == 201 and order["status"] == "pending" and order["quantity"] == 2
     assert client.get(f"/api/orders/{order['id']}") == (200, order)
     listing = client.get("/api/orders?page_size=100")[1]
-    assert order["id"] in [item["id"] for item in listing["items"]] and listing["total"] == len(
-        listing["items"]
-    )
+    assert order["id"] in [item["id"] for item in listing["items"]] and listing["total"] == len(listing["items"])
     other = client.login("user0002")[1]["access_token"]
     assert client.request("GET", f"/api/orders/{order['id']}", token=other)[0] == 404
 

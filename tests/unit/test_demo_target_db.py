@@ -48,10 +48,7 @@ def test_a_different_seed_gives_different_data(seeded: Path, tmp_path: Path) -> 
 def test_seeded_database_has_the_promised_row_counts(seeded: Path) -> None:
     conn = sqlite3.connect(seeded)
     try:
-        counts = {
-            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("products", "users", "orders")
-        }
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("products", "users", "orders")}
         categories = conn.execute("SELECT count(DISTINCT category) FROM products").fetchone()[0]
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         first, last = conn.execute("SELECT min(username), max(username) FROM users").fetchone()

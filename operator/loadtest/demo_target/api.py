@@ -56,7 +56,7 @@ def unprocessable(detail: str) -> HTTPException:
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None:
+    if raw is None or raw == "":  # `?page=&page_size=` means "the defaults"
         return default
     try:
         value = int(raw)
