@@ -94,9 +94,7 @@ class Api:
         auth: bool = True,
     ) -> Any:
         headers = {"Authorization": f"Bearer {self.token}"} if auth and self.token else None
-        with self.client.request(
-            method, path, name=name, catch_response=True, headers=headers, json=json
-        ) as response:
+        with self.client.request(method, path, name=name, catch_response=True, headers=headers, json=json) as response:
             return validate(response, status=status, body=body)
 
     # ---- account ----
@@ -109,9 +107,7 @@ class Api:
             name=Names.LOGIN,
             auth=False,
             json={"username": username, "password": password},
-            body=shaped(
-                TOKEN, rule(lambda d: d["token_type"].lower() == "bearer", "token_type is not bearer")
-            ),
+            body=shaped(TOKEN, rule(lambda d: d["token_type"].lower() == "bearer", "token_type is not bearer")),
         )
         if data is None:
             return False
@@ -174,9 +170,7 @@ class Api:
     def unknown_product(self) -> None:
         """A stale link: 404 with a detail is the right answer, and counts as a success."""
         product_id = self.pick.unknown_product_id()
-        self._call(
-            "GET", f"/api/products/{product_id}", name=Names.PRODUCT_UNKNOWN, status=404, body=shaped(ERROR)
-        )
+        self._call("GET", f"/api/products/{product_id}", name=Names.PRODUCT_UNKNOWN, status=404, body=shaped(ERROR))
 
     def by_category(self) -> None:
         category = self.pick.category()
@@ -190,21 +184,13 @@ class Api:
 
     def by_price(self) -> None:
         low, high = self.pick.price_range()
-        in_range = every_item(
-            lambda p: low <= p["price"] <= high and p["stock"] > 0, "the price/stock filter"
-        )
-        self._products(
-            f"min_price={low}&max_price={high}&in_stock=true&", Names.PRODUCTS_BY_PRICE, 1, 20, in_range
-        )
+        in_range = every_item(lambda p: low <= p["price"] <= high and p["stock"] > 0, "the price/stock filter")
+        self._products(f"min_price={low}&max_price={high}&in_stock=true&", Names.PRODUCTS_BY_PRICE, 1, 20, in_range)
 
     def search(self) -> None:
         term = self.pick.search_term()
-        matches = every_item(
-            lambda p: term in p["name"].lower() or term in p["description"].lower(), "the search term"
-        )
-        bounded = rule(
-            lambda d: len(d["items"]) <= min(SEARCH_LIMIT, d["total"]), "more items than total or limit"
-        )
+        matches = every_item(lambda p: term in p["name"].lower() or term in p["description"].lower(), "the search term")
+        bounded = rule(lambda d: len(d["items"]) <= min(SEARCH_LIMIT, d["total"]), "more items than total or limit")
         self._call(
             "GET",
             f"/api/products/search?q={quote(term)}&limit={SEARCH_LIMIT}",

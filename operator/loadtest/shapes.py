@@ -58,12 +58,7 @@ def _seconds(shape: str, option: str, value: float, fix: str, *, allow_zero: boo
 def _rate(shape: str, value: float | None) -> None:
     if value is None:
         return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise _fail(
             shape,
             "spawn_rate",
@@ -169,9 +164,7 @@ class SpikeOptions:
 
     def __post_init__(self) -> None:
         _positive_int("spike", "base_users", self.base_users, "set base_users to the steady load, e.g. 50")
-        _positive_int(
-            "spike", "spike_users", self.spike_users, "set spike_users to the total during the spike"
-        )
+        _positive_int("spike", "spike_users", self.spike_users, "set spike_users to the total during the spike")
         _seconds("spike", "spike_at_s", self.spike_at_s, "set spike_at_s to when the spike starts, e.g. 60")
         _seconds("spike", "spike_s", self.spike_s, "set spike_s to how long the spike lasts, e.g. 10")
         _seconds("spike", "duration_s", self.duration_s, "set duration_s to the run length, e.g. 120")
@@ -276,9 +269,7 @@ def peak_users(options: ShapeOptions) -> int:
 def parse_options(name: str, raw: Mapping[str, object]) -> ShapeOptions:
     """Validate a shape name and its options (from the spec's YAML or JSON) into a typed options object."""
     if name not in _OPTION_TYPES:
-        raise SpecError(
-            f"shape = {name!r} is not a known load shape", hint=f"choose one of {', '.join(SHAPE_NAMES)}"
-        )
+        raise SpecError(f"shape = {name!r} is not a known load shape", hint=f"choose one of {', '.join(SHAPE_NAMES)}")
     cls = _OPTION_TYPES[name]
     known = [f.name for f in fields(cls)]
     required = [f.name for f in fields(cls) if f.default is MISSING]
@@ -290,9 +281,7 @@ def parse_options(name: str, raw: Mapping[str, object]) -> ShapeOptions:
         )
     missing = [key for key in required if key not in raw]
     if missing:
-        raise SpecError(
-            f"{name} shape: option {missing[0]} is missing", hint=f"{name} needs {', '.join(required)}"
-        )
+        raise SpecError(f"{name} shape: option {missing[0]} is missing", hint=f"{name} needs {', '.join(required)}")
     try:
         return cls(**raw)  # type: ignore[arg-type]  # each value is checked in __post_init__
     except TypeError as exc:  # a comparison between a valid and a wrongly typed option

@@ -91,9 +91,7 @@ def test_connection_error_names_the_error_type() -> None:
 def test_non_json_body_fails_and_quotes_a_short_snippet() -> None:
     response = FakeResponse(200, raw=b"<html><body>" + b"x" * 200 + b"</body></html>")
     validate(response)
-    assert response.reason is not None and response.reason.startswith(
-        "HTTP 200 but the body is not JSON: <html>"
-    )
+    assert response.reason is not None and response.reason.startswith("HTTP 200 but the body is not JSON: <html>")
     assert len(response.reason) < 130
 
 
@@ -108,16 +106,11 @@ def test_missing_key_is_named_by_its_path() -> None:
 def test_wrong_type_is_named_with_the_expected_type() -> None:
     response = FakeResponse(200, product(price="19.50"))
     validate(response, body=shaped(PRODUCT))
-    assert (
-        response.reason
-        == "HTTP 200 but the body is wrong: body.price is a string, expected an integer or a number"
-    )
+    assert response.reason == "HTTP 200 but the body is wrong: body.price is a string, expected an integer or a number"
 
 
 def test_boolean_is_not_accepted_as_a_count() -> None:
-    assert (
-        validation.mismatch({"stock": True}, {"stock": int}) == "body.stock is a boolean, expected an integer"
-    )
+    assert validation.mismatch({"stock": True}, {"stock": int}) == "body.stock is a boolean, expected an integer"
 
 
 def test_list_where_object_expected_is_reported() -> None:
@@ -224,9 +217,7 @@ def test_api_detail_of_a_different_product_is_a_failure() -> None:
     api = Api(client, Picker(random.Random(8)))
     api.pick.product_id = lambda: 42  # type: ignore[method-assign]
     api.product()
-    assert (
-        client.responses[0].reason == "HTTP 200 but the body is wrong: body.id differs from the one requested"
-    )
+    assert client.responses[0].reason == "HTTP 200 but the body is wrong: body.id differs from the one requested"
 
 
 def test_api_login_keeps_the_token_and_sends_it_as_bearer() -> None:
@@ -245,10 +236,7 @@ def test_api_me_for_another_user_is_a_failure() -> None:
     api = Api(client, Picker(random.Random(10)))
     api.username = "user0007"
     api.me()
-    assert (
-        client.responses[0].reason
-        == "HTTP 200 but the body is wrong: body.username differs from the one requested"
-    )
+    assert client.responses[0].reason == "HTTP 200 but the body is wrong: body.username differs from the one requested"
 
 
 def test_api_category_filter_fetches_categories_once_then_filters_by_one() -> None:
