@@ -24,6 +24,7 @@ from loadtest.promserver import PrometheusServer, find_binary
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from dashboard_queries import empty_panels, panel_queries
 from exporting_source import FakeSource, add, stats  # type: ignore[import-not-found,unused-ignore]  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +112,18 @@ def test_new_requests_reach_prometheus_on_the_next_scrape(live: Live) -> None:
     live.prom.wait_for_scrape(after=time.time())
     series = live.prom.query('loadtest_requests_total{name="/fast"}')
     assert [s.value for s in series] == [3007.0]
+
+
+def test_every_dashboard_panel_query_returns_data(live: Live) -> None:
+    start = time.time()
+    deadline = start + 4 * 1 + 3  # the rate interval (4 s) plus a margin of scrapes
+    while time.time() < deadline:  # fresh requests every half second, as in a live run
+        add(live.source.aggregate, time.time(), stats("GET", "/items/{id}", [40.0, 60.0], failures=1))
+        live.prom.wait_for_scrape(after=time.time())
+    end = time.time()
+    empty = empty_panels(live.prom, run_id="run-1", scenario="demo", start=start, end=end, scrape_interval_s=1)
+    assert empty == []
+    assert len(panel_queries()) > 30
 
 
 def test_recording_rules_are_loaded_and_evaluated(live: Live) -> None:
