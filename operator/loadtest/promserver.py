@@ -238,9 +238,7 @@ class PrometheusServer:
         """Range query, as Grafana's time-series panels run it: one list of points per series."""
         params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step_s:g}"}
         data = self._get("/api/v1/query_range", params)
-        return [
-            [Series(r["metric"], float(value), float(ts)) for ts, value in r["values"]] for r in data["result"]
-        ]
+        return [[Series(r["metric"], float(value), float(ts)) for ts, value in r["values"]] for r in data["result"]]
 
     def wait_for_scrape(self, after: float, timeout_s: float | None = None) -> None:
         """Block until every target's latest scrape succeeded and started at or after `after` (Unix s).
