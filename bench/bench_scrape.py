@@ -9,7 +9,8 @@ response times with per-endpoint medians between 5 ms and 800 ms, 1 % failures.
 Figures are CPU time of this process (time.process_time), so other load on a
 shared machine does not inflate them. Three cases per endpoint count, median
 of REPEATS scrapes each:
-  live   - between scrapes, 2,000 new requests arrive (one 2-s scrape interval at 1,000 rps)
+  live   - between scrapes, 2,000 new requests arrive (one 2-s scrape interval at 1,000 rps);
+           live+gzip adds the compression Prometheus asks for: what a real scrape costs
   churn  - between scrapes, every endpoint gets new requests (nothing can be reused)
   idle   - nothing changed since the last scrape (the end of a run)
 plus, for reference, prometheus_client's own generate_latest() on the same registry.
@@ -142,12 +143,13 @@ def measure(endpoints: int) -> dict[str, float]:
     keys = sum(len(a.histogram) for a in aggregate.endpoints())
     return {
         "live": timed(scrape, advance(LIVE_REQUESTS)),
+        "live+gzip": timed(lambda: gzip.compress(scrape(), exposition.GZIP_LEVEL), advance(LIVE_REQUESTS)),
         "churn": timed(scrape, advance(endpoints * 4, every_endpoint=True)),
         "idle": timed(scrape, lambda: None),
         "gzip": timed(lambda: gzip.compress(body, exposition.GZIP_LEVEL), lambda: None),
         "prometheus_client": timed(lambda: generate_latest(registry), lambda: None),
         "bytes": float(len(body)),
-        "series": float(body.count(b"\n") - body.count(b"# ")),
+        "samples": float(body.count(b"\n") - body.count(b"# ")),
         "keys_per_endpoint": keys / endpoints,
     }
 
@@ -160,12 +162,12 @@ def main() -> None:
         f"CPU ms per /metrics body, median of {REPEATS} scrapes"
     )
     print(f"{'case':<22}{'1 endpoint':>14}{'500 endpoints':>16}{'ratio':>9}")
-    for case in ("live", "churn", "idle", "gzip", "prometheus_client"):
+    for case in ("live", "live+gzip", "churn", "idle", "gzip", "prometheus_client"):
         print(f"{case + ' (ms)':<22}{base[case] * 1000:>14.2f}{big[case] * 1000:>16.2f}{big[case] / base[case]:>9.0f}")
-    for case in ("series", "bytes", "keys_per_endpoint"):
+    for case in ("samples", "bytes", "keys_per_endpoint"):
         print(f"{case:<22}{base[case]:>14.0f}{big[case]:>16.0f}")
-    verdict = "meets" if big["live"] < 0.1 else "misses"
-    print(f"500-endpoint live scrape {big['live'] * 1000:.1f} ms {verdict} the 100 ms goal")
+    verdict = "meets" if big["live+gzip"] < 0.1 else "misses"
+    print(f"500-endpoint live scrape incl. gzip {big['live+gzip'] * 1000:.1f} ms {verdict} the 100 ms goal")
 
 
 if __name__ == "__main__":
