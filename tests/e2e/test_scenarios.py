@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,10 +68,10 @@ MIXED_USERS_REQUESTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def target() -> Iterator[DemoTarget]:
-    with DemoTarget(workers=2) as running:
-        yield running
+@pytest.fixture
+def target(demo_target: DemoTarget) -> DemoTarget:
+    """The session's demo target (tests/e2e/conftest.py); each test measures its own served delta."""
+    return demo_target
 
 
 def free_port() -> int:
