@@ -90,7 +90,11 @@ class PrometheusServer:
         rules_files: Sequence[Path] | None = None,
         binary: str | None = None,
         ready_timeout_s: float = READY_TIMEOUT_S,
+        data_dir: Path | None = None,
     ) -> None:
+        """`directory` receives prometheus.yml, the rules and the log; the TSDB goes to `data_dir`
+        (default `directory/data`). To read a finished run's data back, pass no targets and that
+        run's data directory with a fresh `directory`, and query at times within the run."""
         for target in targets:
             if "://" in target or "/" in target or ":" not in target:
                 raise SpecError(
@@ -107,6 +111,7 @@ class PrometheusServer:
                 raise SpecError(f"rules file {rules} does not exist", hint="pass existing files, or [] for none")
         self.binary = binary
         self.ready_timeout_s = ready_timeout_s
+        self.data_dir = data_dir if data_dir is not None else directory / "data"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -161,7 +166,7 @@ class PrometheusServer:
                 [
                     binary,
                     f"--config.file={config}",
-                    f"--storage.tsdb.path={self.directory / 'data'}",
+                    f"--storage.tsdb.path={self.data_dir}",
                     f"--web.listen-address=127.0.0.1:{self.port}",
                 ],
                 stdin=subprocess.DEVNULL,

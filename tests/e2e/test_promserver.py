@@ -181,6 +181,26 @@ def test_stop_leaves_no_process_and_frees_the_port(tmp_path: Path) -> None:
     prom.stop()  # idempotent
 
 
+def test_a_finished_runs_data_can_be_read_back_after_prometheus_stopped(tmp_path: Path) -> None:
+    source = FakeSource()
+    add(source.aggregate, time.time(), stats("GET", "/a", [12.0] * 41, failures=3))
+    registry = CollectorRegistry()
+    registry.register(LoadtestCollector(source))
+    server = serve(registry, "127.0.0.1", 0)
+    try:
+        with PrometheusServer([f"127.0.0.1:{server.port}"], tmp_path / "run", scrape_interval_s=SCRAPE_S) as prom:
+            prom.wait_for_scrape(after=time.time())
+            ended = time.time()
+    finally:
+        server.stop()
+    with PrometheusServer([], tmp_path / "replay", data_dir=tmp_path / "run" / "data", rules_files=[]) as replay:
+        series = replay.query('loadtest_requests_total{name="/a"}', at=ended)
+        failures = replay.query('loadtest_request_failures_total{name="/a"}', at=ended)
+    assert [s.value for s in series] == [41.0]
+    assert [s.value for s in failures] == [3.0]
+    assert (tmp_path / "run" / "prometheus.yml").read_text().count(str(server.port)) == 1  # not overwritten
+
+
 def test_a_prometheus_that_cannot_start_fails_with_its_log(tmp_path: Path) -> None:
     bad = tmp_path / "bad.rules.yaml"
     bad.write_text("groups:\n  - name: x\n    rules:\n      - record: 'not a metric name'\n        expr: '1'\n")
