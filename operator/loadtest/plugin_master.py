@@ -122,6 +122,7 @@ class MasterPlugin:
     def on_spawning_complete(self, user_count: int, **_: Any) -> None:
         if self.spawn_complete_at is None:
             self.spawn_complete_at = time.time()
+        self.target_users = max(self.target_users, int(user_count))  # a shape's peak, for the artifact
         self.event("spawning_complete", f"{user_count} users")
 
     def on_test_start(self, **_: Any) -> None:
@@ -204,7 +205,8 @@ class MasterPlugin:
             "run_id": self.run_id,
             "state": runner.state if runner else "init",
             "users": runner.user_count if runner else 0,
-            "target_users": self.target_users,
+            # a shape moves its target: show the current one, not the peak
+            "target_users": int(getattr(runner, "target_user_count", 0) or self.target_users),
             "workers_connected": len(getattr(runner, "clients", {})),
             "workers_by_state": states,
             "workers_lost": sum(1 for w in self.workers.values() if w.lost),
