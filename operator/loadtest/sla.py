@@ -309,6 +309,9 @@ class Saturation(_Strict):
         description="Reports of one worker over a limit before it counts.",
     )
     locust_cpu_warning: bool = Field(default=True, description="Also treat Locust's own cpu_warning as saturation.")
+    window: Literal["run", "evaluated"] = Field(
+        default="run", description="run: every report, spawning included; evaluated: only after warm-up."
+    )
 
 
 class Sla(_Strict):

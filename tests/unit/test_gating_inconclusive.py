@@ -93,6 +93,16 @@ def test_saturation_limits_are_configurable() -> None:
     assert evaluate(artifact(HEALTHY, workers=[warm]), strict).outcome == "INCONCLUSIVE"
 
 
+def test_saturation_while_spawning_counts_unless_only_the_evaluated_window_is_asked_for() -> None:
+    spawning_hot = worker("w1", [30.0, 30.0, 30.0, 30.0], lag=[400.0, 250.0, 5.0, 4.0], t0=T0 - 7)
+    run = artifact(HEALTHY, started_at=T0 - 7, spawn_complete_at=T0, workers=[spawning_hot])
+    whole = evaluate(run, sla({}))
+    assert (whole.outcome, only(whole.checks, "loop_lag_ms").measured) == ("INCONCLUSIVE", 250.0)
+    assert "whole run, spawning included" in only(whole.checks, "loop_lag_ms").reason
+    evaluated = evaluate(run, sla({"saturation": {"window": "evaluated"}}))
+    assert (evaluated.outcome, only(evaluated.checks, "loop_lag_ms").measured) == ("PASS", 4.0)
+
+
 def test_locusts_own_cpu_warning_counts_as_saturation() -> None:
     events = [RunEvent(t=T0 + 2, kind="cpu_warning", detail="worker w1 CPU 95%")]
     verdict = evaluate(artifact(HEALTHY, events=events), sla({}))
