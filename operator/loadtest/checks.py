@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+
+def number(value: float) -> str:
+    """4 significant digits, but never exponent notation: 13800, 512, 36.1, 0.5321."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 Result = Literal["pass", "fail", "inconclusive", "warn"]
 Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 RUN_GROUP = "run"

@@ -27,7 +27,7 @@ from typing import Literal
 
 from loadtest import saturation
 from loadtest.artifact import StatsArtifact
-from loadtest.checks import RUN_GROUP, Check, Outcome, Result, Verdict, Window
+from loadtest.checks import RUN_GROUP, Check, Outcome, Result, Verdict, Window, number
 from loadtest.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
 from loadtest.sla import (
     AggregateThreshold,
@@ -92,7 +92,7 @@ def _known_endpoints(artifact: StatsArtifact) -> list[EndpointKey]:
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.4g}{'%' if unit == '%' else ' ' + unit if unit else ''}"
+    return f"{number(value)}{'%' if unit == '%' else ' ' + unit if unit else ''}"
 
 
 @dataclass
@@ -194,7 +194,7 @@ def _threshold_checks(
             (
                 "min_throughput_fraction",
                 floor,
-                f">= {frac:g} × planned" + ("" if planned_rps is None else f" = {floor:.4g} rps"),
+                f">= {frac:g} × planned" + ("" if floor is None else f" = {number(floor)} rps"),
             )
         )
     for metric, floor, text in floors:
@@ -214,7 +214,7 @@ def _threshold_checks(
                 "rps",
                 n,
                 "inconclusive",
-                f"achieved {rps:.4g} rps is below the floor {floor:.4g} rps: the load was not applied",
+                f"achieved {number(rps)} rps is below the floor {number(floor)} rps: the load was not applied",
             )
     return checks
 

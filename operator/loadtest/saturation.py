@@ -24,7 +24,7 @@ no report falls after it).
 from __future__ import annotations
 
 from loadtest.artifact import StatsArtifact, WorkerSample
-from loadtest.checks import RUN_GROUP, Check
+from loadtest.checks import RUN_GROUP, Check, number
 from loadtest.sla import Saturation
 
 
@@ -87,7 +87,7 @@ def saturation_checks(artifact: StatsArtifact, limits: Saturation, start: float 
             f"worker {worst_id} reached {shown} in {hot_count} of {total} reports ({scope}): "
             "the load generator could not keep up, so its timings are not the target's"
             if saturated
-            else f"busiest worker {worst_id} sustained {worst:.4g}{'%' if unit == '%' else ' ms'} ({scope})"
+            else f"busiest worker {worst_id} sustained {number(worst)}{'%' if unit == '%' else ' ms'} ({scope})"
         )
         ok = not saturated
         if metric == "cpu_percent" and limits.locust_cpu_warning and ok:

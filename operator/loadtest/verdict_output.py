@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from loadtest.checks import RUN_GROUP, Check, Verdict
+from loadtest.checks import RUN_GROUP, Check, Verdict, number
 from loadtest.exitcodes import ExitCode
 
 VERDICT_FILE = "verdict.json"
@@ -59,7 +59,7 @@ def _measured(check: Check) -> str:
     if check.metric in ("requests", "min_requests", "workers_lost", "unmatched"):
         return f"{check.measured:.0f}"
     unit = "%" if check.unit == "%" else f" {check.unit}" if check.unit else ""
-    return f"{check.measured:.4g}{unit}"
+    return f"{number(check.measured)}{unit}"
 
 
 def render_table(verdict: Verdict, *, color: bool = False) -> str:

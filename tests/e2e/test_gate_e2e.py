@@ -58,7 +58,7 @@ def verdict_of(result: runs.Finished) -> dict[str, Any]:
 
 
 def check(verdict: dict[str, Any], name: str) -> dict[str, Any]:
-    found = [c for c in verdict["checks"] if c["name"] == name]
+    found: list[dict[str, Any]] = [c for c in verdict["checks"] if c["name"] == name]
     assert len(found) == 1, [c["name"] for c in verdict["checks"]]
     return found[0]
 
