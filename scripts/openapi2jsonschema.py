@@ -86,7 +86,7 @@ def refs(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/definitions/"):
-            yield ref[len("#/definitions/"):]
+            yield ref[len("#/definitions/") :]
         for value in node.values():
             yield from refs(value)
     elif isinstance(node, list):
@@ -179,10 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     crd.add_argument("crds", type=Path, nargs="+")
     crd.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.mode == "k8s":
-        count = convert_k8s(args.swagger, args.out)
-    else:
-        count = convert_crds(args.crds, args.out)
+    count = convert_k8s(args.swagger, args.out) if args.mode == "k8s" else convert_crds(args.crds, args.out)
     print(f"openapi2jsonschema: wrote {count} schemas to {args.out}")
     return 0 if count else 1
 
