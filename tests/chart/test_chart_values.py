@@ -143,3 +143,18 @@ def test_a_locustfile_path_that_escapes_the_mount_is_rejected_by_name(helm: Helm
     for bad in ("../etc/passwd", "/abs/locustfile.py", "lib/../../x.py"):
         error = helm.template_error({"locustfiles": {"files": {bad: "x"}, "locustfile": bad}})
         assert f"'{bad}'" in error
+
+
+def test_the_readme_values_table_lists_every_leaf_key_of_values_yaml() -> None:
+    values = yaml.safe_load(VALUES.read_text())
+
+    def leaves(node: Any, path: str) -> Iterator[str]:
+        if isinstance(node, dict) and node and not path.endswith(("SecurityContext", "seccompProfile", "capabilities")):
+            for key, value in node.items():
+                yield from leaves(value, f"{path}.{key}" if path else key)
+        elif not path.startswith(("podSecurityContext", "containerSecurityContext")):
+            yield path
+
+    readme = (CHART / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Za-z.]+)` \|", readme, re.MULTILINE))
+    assert set(leaves(values, "")) == documented
