@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from loadtest import saturation
-from loadtest.artifact import StatsArtifact
+from loadtest.artifact import EndpointStats, StatsArtifact
 from loadtest.checks import RUN_GROUP, Check, Outcome, Result, Verdict, Window, number
 from loadtest.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
 from loadtest.sla import (
@@ -37,6 +37,8 @@ from loadtest.sla import (
     default_min_samples_for_error_budget,
     default_min_samples_for_percentile,
 )
+
+SETTLE_S = 10.0  # workers report every 3 s: a window this old has all its requests (the abort cache)
 
 
 def percent_to_fraction(p: float) -> float:
@@ -71,14 +73,17 @@ def merged_endpoints(artifact: StatsArtifact, window: Window) -> dict[EndpointKe
     if window.start is None:
         return out
     for interval in artifact["intervals"]:
-        if float(interval["t"]) < window.start:
-            continue
-        for stats in interval["endpoints"]:
-            key = (stats["method"], stats["name"])
-            if key not in out:
-                out[key] = EndpointAccum(method=key[0], name=key[1])
-            out[key].merge(EndpointAccum.from_stats(stats))
+        if float(interval["t"]) >= window.start:
+            _merge_into(out, interval["endpoints"])
     return out
+
+
+def _merge_into(out: dict[EndpointKey, EndpointAccum], endpoints: Iterable[EndpointStats]) -> None:
+    for stats in endpoints:
+        key = (stats["method"], stats["name"])
+        if key not in out:
+            out[key] = EndpointAccum(method=key[0], name=key[1])
+        out[key].merge(EndpointAccum.from_stats(stats))
 
 
 def _known_endpoints(artifact: StatsArtifact) -> list[EndpointKey]:
@@ -363,6 +368,43 @@ class AbortMonitor:
         self.sla = sla
         self.enabled = any(t.abort for _, t in sla.thresholds())
         self.reason: str | None = None
+        self._start: float | None = None
+        self._settled: dict[EndpointKey, EndpointAccum] = {}
+        self._settled_counts: dict[float, int] = {}  # interval start -> requests it held when merged
+
+    def _merged(self, artifact: StatsArtifact, start: float) -> dict[EndpointKey, EndpointAccum]:
+        """merged_endpoints(), but intervals older than SETTLE_S are merged once and cached.
+
+        A 30-minute run holds ~1,800 intervals: re-merging all of them every report
+        would block the master's event loop for a noticeable fraction of a second.
+        A cached interval that later changes (a very late worker report) drops the
+        cache, so the result is always the exact merge.
+        """
+        intervals = artifact["intervals"]
+        settled_until = max((float(i["t"]) for i in intervals), default=start) - SETTLE_S
+        if start != self._start:
+            self._start, self._settled, self._settled_counts = start, {}, {}
+        fresh: list[EndpointStats] = []
+        for interval in intervals:
+            t = float(interval["t"])
+            if t < start:
+                continue
+            requests = sum(int(e["num_requests"]) for e in interval["endpoints"])
+            if t in self._settled_counts:
+                if self._settled_counts[t] != requests:
+                    self._start = None  # a late report changed a cached interval: start over
+                    return self._merged(artifact, start)
+                continue
+            if t <= settled_until:
+                _merge_into(self._settled, interval["endpoints"])
+                self._settled_counts[t] = requests
+            else:
+                fresh.extend(interval["endpoints"])
+        out = {key: EndpointAccum(method=key[0], name=key[1]) for key in self._settled}
+        for key, accum in self._settled.items():
+            out[key].merge(accum)
+        _merge_into(out, fresh)
+        return out
 
     def check(self, artifact_so_far: StatsArtifact) -> str | None:
         if self.reason is not None or not self.enabled:
@@ -370,7 +412,7 @@ class AbortMonitor:
         window = evaluation_window(artifact_so_far, self.sla)
         if window.start is None:
             return None
-        merged = merged_endpoints(artifact_so_far, window)
+        merged = self._merged(artifact_so_far, window.start)
         for c in threshold_checks(artifact_so_far, self.sla, window, merged, only=lambda t: t.abort):
             if c.result == "fail" and c.metric != "unmatched":
                 where = c.name if c.group == c.subject else f"{c.group} {c.name}"
