@@ -44,6 +44,7 @@ setup: $(STAMP) ## Create the project virtualenv from requirements.lock (idempot
 .PHONY: tools
 tools: $(STAMP) ## Install the external tools the tests need (Prometheus, helm, kubeconform, schemas)
 	@for script in scripts/install-*.sh; do bash "$$script"; done
+	@bash scripts/k8s-schemas.sh
 
 .PHONY: test
 test: tools ## Run every test tier: unit, chart, e2e (what CI runs)

@@ -104,11 +104,14 @@ class WorkerPlugin:
 
 
 _master: MasterPlugin | None = None
+_terminating = gevent.event.Event()  # SIGTERM arrived: a pod is being deleted, never hold then
 
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     global _master
+    # libev calls every watcher of a signal, so this runs beside Locust's own SIGTERM shutdown.
+    gevent.signal_handler(signal.SIGTERM, _terminating.set)
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         WorkerPlugin(environment).install()
@@ -134,9 +137,6 @@ def _after_run(environment: Environment) -> None:
         return
     if options.loadtest_linger > 0:
         gevent.sleep(options.loadtest_linger)
-    if options.loadtest_hold:
+    if options.loadtest_hold and not _terminating.is_set():
         logger.info("run finished; holding in the stopped state until SIGTERM (--loadtest-hold)")
-        done = gevent.event.Event()
-        gevent.signal_handler(signal.SIGTERM, done.set)
-        gevent.signal_handler(signal.SIGINT, done.set)
-        done.wait()
+        _terminating.wait()
