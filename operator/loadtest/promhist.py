@@ -53,6 +53,14 @@ BUCKET_BOUNDS_S: tuple[float, ...] = tuple(float(b / 1000) for b in _BOUNDS_MS_D
 LE_LABELS: tuple[str, ...] = (*(repr(b) for b in BUCKET_BOUNDS_S), "+Inf")
 
 
+def nearest_rank(p: float, total: int) -> int:
+    """The rank histogram.percentile uses for p of `total` samples (tests keep the two in step).
+
+    The epsilon keeps float products such as 0.99 * 100 = 99.00000000000001 at rank 99.
+    """
+    return max(1, math.ceil(p * total - 1e-9))
+
+
 class Digest:
     """One histogram's sorted keys and running counts: percentiles and bucket counts by bisection."""
 
@@ -73,7 +81,7 @@ class Digest:
         total = self.total
         if total == 0:
             return None
-        rank = max(1, math.ceil(p * total))
+        rank = nearest_rank(p, total)
         return self.keys[bisect_left(self.cumulative, rank)]
 
     def count_at_or_below(self, value_ms: float) -> int:
@@ -116,7 +124,7 @@ def union_percentiles(digests: Sequence[Digest], ps: Sequence[float]) -> list[fl
     bounds = (-math.inf, *BUCKET_BOUNDS_MS, math.inf)  # bucket i spans (bounds[i], bounds[i + 1]]
     out: list[float | None] = []
     for p in ps:
-        rank = max(1, math.ceil(p * total))
+        rank = nearest_rank(p, total)
         i = bisect_left(merged_buckets, rank)
         seen = merged_buckets[i - 1] if i else 0
         lower, upper = bounds[i], bounds[i + 1]

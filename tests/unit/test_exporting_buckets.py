@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from loadtest import histogram
@@ -16,6 +17,7 @@ from loadtest.promhist import (
     LE_LABELS,
     MAX_RELATIVE_ERROR,
     Digest,
+    nearest_rank,
     union_percentiles,
 )
 
@@ -147,3 +149,11 @@ def test_empty_inputs_have_no_percentiles() -> None:
     assert union_percentiles([], [0.5]) == [None]
     assert union_percentiles([Digest({})], [0.5, 0.99]) == [None, None]
     assert Digest({}).bucket_counts() == [0] * len(LE_LABELS)
+
+
+@pytest.mark.parametrize(("p", "total"), [(0.99, 100), (0.999, 1000), (0.95, 20), (0.9, 10), (0.5, 1), (0.99, 1)])
+def test_ranks_match_the_shared_rule_where_floats_round_up(p: float, total: int) -> None:
+    hist = {float(i): 1 for i in range(1, total + 1)}  # value i has rank i
+    assert nearest_rank(p, total) == histogram.percentile(hist, p)
+    assert Digest(hist).percentile(p) == histogram.percentile(hist, p)
+    assert union_percentiles([Digest(hist)], [p]) == [histogram.percentile(hist, p)]
