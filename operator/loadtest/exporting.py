@@ -78,7 +78,7 @@ class WorkerView:
     cpu_percent: float  # process CPU as Locust reports it: 100 = one core
     memory_bytes: int  # resident set size
     users: int  # users running on this worker
-    loop_lag_ms: float | None  # worst gevent loop lag over the last report; None if not reported yet
+    loop_lag_ms: float | None  # gevent loop lag over the last report (the p90 of its probes); None: not yet
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ class LoadtestCollector(Collector):
         memory = GaugeMetricFamily(f"{PREFIX}_worker_memory_bytes", "Worker resident memory.", labels=wl)
         users = GaugeMetricFamily(f"{PREFIX}_worker_users", "Users running on the worker.", labels=wl)
         lag = GaugeMetricFamily(
-            f"{PREFIX}_worker_loop_lag_seconds", "Worst event-loop lag over the last report.", labels=wl
+            f"{PREFIX}_worker_loop_lag_seconds", "Event-loop lag over the last report (p90 of the probes).", labels=wl
         )
         for worker in sorted(workers, key=lambda w: w.id):
             wv = [*values, worker.id]
