@@ -47,7 +47,13 @@ class IntervalStats(TypedDict):
 class WorkerSample(TypedDict):
     t: float  # when the worker's report reached the master
     cpu_percent: float  # worker process CPU over the report interval (100 = one core)
-    loop_lag_ms: float  # worst event-loop lag the worker saw over the report interval
+    # event-loop lag over the report interval, from a probe every 100 ms: the 90th percentile of
+    # the probes (a saturated loop is late on most of them), and the single worst probe
+    loop_lag_ms: float
+    loop_lag_max_ms: float
+    # share of the interval the worker was runnable but waiting for a CPU (/proc/self/schedstat):
+    # high on an oversubscribed machine even when the worker's own CPU use looks modest
+    runqueue_wait_percent: float
     users: int
 
 

@@ -65,7 +65,8 @@ def percentile(histogram: Mapping[float, int], p: float) -> float | None:
     total = count(histogram)
     if total == 0:
         return None
-    rank = max(1, math.ceil(p * total))
+    # 0.999 * 1000 is 999.0000000000001 in floating point: without the epsilon the rank would be 1000
+    rank = max(1, math.ceil(p * total - 1e-9))
     seen = 0
     for key in sorted(histogram):
         seen += histogram[key]

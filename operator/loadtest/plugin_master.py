@@ -11,6 +11,7 @@ from typing import Any
 
 import gevent
 from locust.env import Environment
+from locust.runners import MasterRunner
 
 from loadtest import histogram
 from loadtest.artifact import (
@@ -32,6 +33,8 @@ logger = logging.getLogger("loadtest.plugin")
 STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
 RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
 REPORT_INTERVAL_S = 3.0  # Locust workers report every 3 s (locust.runners.WORKER_REPORT_INTERVAL)
+CSV_REWRITE_WAIT_S = 1.2  # Locust rewrites its stats CSV every 1 s (CSV_STATS_INTERVAL_SEC)
+FINAL_REPORT_WAIT_S = 30.0  # a worker stopping thousands of users can take seconds to send its last report
 
 
 @dataclass
@@ -44,6 +47,8 @@ class WorkerTrack:
     cpu_percent: float = 0.0
     memory_bytes: int = 0
     loop_lag_ms: float = 0.0
+    loop_lag_max_ms: float = 0.0
+    runqueue_wait_percent: float = 0.0
     users: int = 0
     num_requests: int = 0
     samples: list[WorkerSample] = field(default_factory=list)
@@ -85,6 +90,9 @@ class MasterPlugin:
         ev.cpu_warning.add_listener(self.on_cpu_warning)
         if self.artifacts is not None:
             self.artifacts.mkdir(parents=True, exist_ok=True)
+        runner = self.environment.runner
+        if runner is not None:
+            runner.quit = self._quit_after_final_reports  # type: ignore[method-assign]
         gevent.spawn(self._status_loop)
 
     def event(self, kind: str, detail: str) -> None:
@@ -110,12 +118,19 @@ class MasterPlugin:
         track.cpu_percent = float(payload.get("cpu_percent", 0.0))
         track.memory_bytes = int(payload.get("memory_bytes", 0))
         track.loop_lag_ms = float(payload.get("loop_lag_ms", 0.0))
+        track.loop_lag_max_ms = float(payload.get("loop_lag_max_ms", 0.0))
+        track.runqueue_wait_percent = float(payload.get("runqueue_wait_percent", 0.0))
         track.users = int(payload.get("users", 0))
         track.final = track.final or bool(payload.get("final"))
         track.num_requests += sum(e["num_requests"] for w in payload["windows"] for e in w["endpoints"])
         track.samples.append(
             WorkerSample(
-                t=time.time(), cpu_percent=track.cpu_percent, loop_lag_ms=track.loop_lag_ms, users=track.users
+                t=time.time(),
+                cpu_percent=track.cpu_percent,
+                loop_lag_ms=track.loop_lag_ms,
+                loop_lag_max_ms=track.loop_lag_max_ms,
+                runqueue_wait_percent=track.runqueue_wait_percent,
+                users=track.users,
             )
         )
 
@@ -152,6 +167,31 @@ class MasterPlugin:
             except Exception:  # a status hiccup must never kill the run
                 logger.exception("loadtest status update failed")
             gevent.sleep(STATUS_INTERVAL_S)
+
+    def _quit_after_final_reports(self) -> None:
+        """MasterRunner.quit, but waiting for every worker's final report instead of a fixed 0.5 s.
+
+        Locust's master sends `quit` and kills its message loop half a second
+        later; a worker still stopping a few thousand users misses that and its
+        last seconds of samples are lost (the stats would be incomplete). This
+        keeps the loop alive until each worker that has not been lost says its
+        report is final, with a deadline.
+        """
+        from locust.rpc import Message
+
+        runner = self.environment.runner
+        assert isinstance(runner, MasterRunner)
+        runner.stop(send_stop_to_client=False)
+        for client in list(runner.clients.all):
+            runner.server.send_to_client(Message("quit", None, client.id))
+        deadline = time.monotonic() + FINAL_REPORT_WAIT_S
+        while time.monotonic() < deadline and any(not w.final and not w.lost for w in self.workers.values()):
+            gevent.sleep(0.1)
+        waiting = [w.id for w in self.workers.values() if not w.final and not w.lost]
+        if waiting:
+            self.event("final_report_missing", f"no final report within {FINAL_REPORT_WAIT_S:.0f} s from {waiting}")
+        gevent.sleep(0.2)  # let Locust's own listeners handle anything that arrived with the last report
+        runner.greenlet.kill(block=True)
 
     def _abort_monitor(self) -> Any:
         if not self.sla:
@@ -275,6 +315,9 @@ class MasterPlugin:
         write_json_atomic(self.artifacts / STATS_FILE, artifact)
         write_json_atomic(self.artifacts / STATUS_FILE, {**self.status(), "state": "finished"})
         self._write_html_if_missing()
+        if getattr(self.environment.parsed_options, "csv_prefix", None):
+            # Let Locust's CSV writer take one more pass so its files include the final reports too.
+            gevent.sleep(CSV_REWRITE_WAIT_S)
         if self.sla:
             self._run_gate()
 

@@ -2,8 +2,11 @@
 
 Locust's own signal (a cpu_warning once a worker passes 90 % CPU) stays silent
 in short runs and in runs so overloaded that the check itself is starved, so we
-decide from the per-report samples every worker sends the master: process CPU
-and the worst event-loop lag in the report interval. A worker is saturated
+decide from the per-report samples every worker sends the master: process CPU,
+event-loop lag (the 90th percentile of a 100 ms probe), and the share of the
+interval the worker waited on a run queue for a core (/proc/self/schedstat) —
+the last one catches an oversubscribed machine where every process looks
+modestly busy but none gets a core when it needs one. A worker is saturated
 when a limit is reached in at least ``sustained_reports`` of its reports inside
 the evaluated window (or in all of them when it sent fewer): one hot report
 (spawning, a GC pause) is noise. The measured value shown is that sustained
@@ -50,13 +53,14 @@ def _sustained(values: list[float], reports: int) -> float:
 
 
 def saturation_checks(artifact: StatsArtifact, limits: Saturation, start: float | None) -> list[Check]:
-    """Two run checks: worker CPU (with Locust's cpu_warning) and event-loop lag."""
+    """Three run checks: worker CPU (with Locust's cpu_warning), event-loop lag and run-queue wait."""
     samples, scope = _samples(artifact, start, limits.window)
     n = sum(len(s) for s in samples.values())
     out: list[Check] = []
     for metric, key, limit, unit in (
         ("cpu_percent", "cpu_percent", limits.max_cpu_percent, "%"),
         ("loop_lag_ms", "loop_lag_ms", limits.max_loop_lag_ms, "ms"),
+        ("runqueue_wait_percent", "runqueue_wait_percent", limits.max_runqueue_wait_percent, "%"),
     ):
         text = f"< {limit:g}{'%' if unit == '%' else ' ms'} sustained"
         if n == 0:
@@ -74,7 +78,7 @@ def saturation_checks(artifact: StatsArtifact, limits: Saturation, start: float 
             continue
         worst_id, worst, hot_count, total = "", -1.0, 0, 0
         for wid, ws in samples.items():
-            values = [float(s[key]) for s in ws]  # type: ignore[literal-required]
+            values = [float(s.get(key, 0.0)) for s in ws]  # type: ignore[arg-type]
             if not values:
                 continue
             level = _sustained(values, limits.sustained_reports)

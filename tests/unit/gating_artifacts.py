@@ -49,7 +49,7 @@ def worker(
 ) -> WorkerStats:
     lags = lag if lag is not None else [1.0] * len(cpu)
     samples = [
-        WorkerSample(t=t0 + every * (i + 1), cpu_percent=c, loop_lag_ms=g, users=10)
+        WorkerSample(t=t0 + every * (i + 1), cpu_percent=c, loop_lag_ms=g, loop_lag_max_ms=g, runqueue_wait_percent=0.0, users=10)
         for i, (c, g) in enumerate(zip(cpu, lags, strict=True))
     ]
     return WorkerStats(id=wid, index=0, state="stopped", lost=lost, num_requests=100, samples=samples)
