@@ -45,12 +45,16 @@ def worker(
     *,
     t0: float = T0,
     lost: bool = False,
+    runqueue: Sequence[float] | None = None,
     every: float = 3.0,
 ) -> WorkerStats:
     lags = lag if lag is not None else [1.0] * len(cpu)
+    waits = runqueue if runqueue is not None else [2.0] * len(cpu)
     samples = [
-        WorkerSample(t=t0 + every * (i + 1), cpu_percent=c, loop_lag_ms=g, loop_lag_max_ms=g, runqueue_wait_percent=0.0, users=10)
-        for i, (c, g) in enumerate(zip(cpu, lags, strict=True))
+        WorkerSample(
+            t=t0 + every * (i + 1), cpu_percent=c, loop_lag_ms=g, loop_lag_max_ms=g, runqueue_wait_percent=w, users=10
+        )
+        for i, (c, g, w) in enumerate(zip(cpu, lags, waits, strict=True))
     ]
     return WorkerStats(id=wid, index=0, state="stopped", lost=lost, num_requests=100, samples=samples)
 

@@ -86,6 +86,16 @@ def test_event_loop_lag_alone_is_saturation_even_with_idle_cpu() -> None:
     assert (verdict.outcome, check.measured, check.result) == ("INCONCLUSIVE", 150.0, "inconclusive")
 
 
+def test_waiting_for_a_core_is_saturation_even_when_the_worker_looks_idle() -> None:
+    # an oversubscribed machine: modest CPU, no loop lag, but the worker waits for a core
+    starved = worker("w1", [25.0, 28.0, 27.0], lag=[5.0, 8.0, 6.0], runqueue=[12.0, 44.0, 46.0])
+    verdict = evaluate(artifact(HEALTHY, workers=[starved]), sla({}))
+    check = only(verdict.checks, "runqueue_wait_percent")
+    assert (verdict.outcome, check.result, check.measured) == ("INCONCLUSIVE", "inconclusive", 44.0)
+    healthy = worker("w1", [25.0, 28.0, 27.0], runqueue=[3.0, 21.0, 5.0])  # one busy report is noise
+    assert evaluate(artifact(HEALTHY, workers=[healthy]), sla({})).outcome == "PASS"
+
+
 def test_saturation_limits_are_configurable() -> None:
     warm = worker("w1", [75.0, 80.0, 85.0])
     assert evaluate(artifact(HEALTHY, workers=[warm]), sla({})).outcome == "PASS"
