@@ -26,6 +26,7 @@ from loadtest.progress import ProgressDisplay
 from loadtest.spec import Backend, RunSpec, new_run_id, to_yaml
 
 DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
+PROM_SCRAPE_S = 2.0  # live enough for a dashboard, cheap enough for a 2-core runner
 
 
 @dataclass
@@ -118,6 +119,24 @@ def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str
     return master + common, common, env
 
 
+def _start_prometheus(stack: contextlib.ExitStack, p: Prepared, log: EventLog, progress: ProgressDisplay) -> list[str]:
+    """A real Prometheus scraping the master's /metrics; its data stays in the run's artifacts."""
+    from loadtest.processes import free_port
+    from loadtest.promserver import PrometheusServer
+
+    metrics_port = free_port()
+    prom = PrometheusServer(
+        [f"127.0.0.1:{metrics_port}"], p.run_dir.resolve() / "prometheus", scrape_interval_s=PROM_SCRAPE_S
+    )
+    stack.callback(prom.stop)
+    prom.start()
+    log("prometheus_started", url=prom.url, metrics_port=metrics_port)
+    progress.message(f"Prometheus at {prom.url} (scraping the master every {PROM_SCRAPE_S:g} s; stops with the run)")
+    # The master lingers after writing its artifacts so the final counters and the verdict are scraped.
+    linger = 2 * PROM_SCRAPE_S + 1
+    return ["--loadtest-metrics-port", str(metrics_port), "--loadtest-linger", str(linger)]
+
+
 def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     spec = p.spec
     p.run_dir.mkdir(parents=True)
@@ -134,6 +153,8 @@ def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> 
         with contextlib.ExitStack() as stack:
             host = spec.host or _start_demo_target(stack, p, log, progress)
             master_args, worker_args, env = _locust_args(p, host)
+            if spec.prometheus:
+                master_args += _start_prometheus(stack, p, log, progress)
             files = list(p.info.files) + ([shapes.SHAPEFILE] if p.shape is not None else [])
             plan = LocalPlan(
                 run_dir=p.run_dir,

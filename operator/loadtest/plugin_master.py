@@ -77,6 +77,7 @@ class MasterPlugin:
         self.finished = False
         self.abort_monitor = self._abort_monitor()
         self._last_abort_check = 0.0
+        self.metrics_server: Any = None
 
     # Wiring -----------------------------------------------------------------------------
 
@@ -93,6 +94,14 @@ class MasterPlugin:
         runner = self.environment.runner
         if runner is not None:
             runner.quit = self._quit_after_final_reports  # type: ignore[method-assign]
+        options = self.environment.parsed_options
+        port = int(getattr(options, "loadtest_metrics_port", -1))
+        if port >= 0:
+            from loadtest.plugin_metrics import start_metrics_server
+
+            host = getattr(options, "loadtest_metrics_host", "127.0.0.1")
+            self.metrics_server = start_metrics_server(self, self.sla, host, port)
+            self.event("metrics_serving", f"{host}:{self.metrics_server.port}/metrics")
         gevent.spawn(self._status_loop)
 
     def event(self, kind: str, detail: str) -> None:
@@ -258,6 +267,7 @@ class MasterPlugin:
             "started_at": self.started_at,
             "spawn_complete_at": self.spawn_complete_at,
             "max_worker_cpu": max((w.cpu_percent for w in self.workers.values()), default=0.0),
+            "metrics_port": self.metrics_server.port if self.metrics_server is not None else None,
         }
 
     # Artifacts --------------------------------------------------------------------------
