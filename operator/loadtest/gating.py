@@ -32,6 +32,7 @@ from loadtest.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggre
 from loadtest.sla import (
     AggregateThreshold,
     EndpointThreshold,
+    Limit,
     Sla,
     Threshold,
     default_min_samples_for_error_budget,
@@ -118,65 +119,71 @@ def _threshold_checks(
     def add(metric: str, measured: float | None, limit: str, unit: str, n: int, res: Result, why: str) -> None:
         checks.append(Check(subj.group, subj.name, metric, measured, limit, unit, n, res, why, threshold.abort))
 
-    timed = sum(acc.histogram.values())
-    for metric, p, limit in threshold.latency_limits():
-        need = sla.min_samples_for(threshold, metric, default_min_samples_for_percentile(p))
-        measured = acc.max_response_time_ms if metric == "max" else acc.percentile(percent_to_fraction(p))
-        text = limit.describe("ms")
-        if timed < need or measured is None:
-            add(
-                metric,
-                measured,
-                text,
-                "ms",
-                timed,
-                "inconclusive",
-                f"only {timed} samples; {metric} needs at least {need} (min_samples.{metric})",
-            )
-        elif limit.holds(measured):
-            add(metric, measured, text, "ms", timed, "pass", f"{_fmt(measured, 'ms')} {text}")
-        else:
-            add(
-                metric,
-                measured,
-                text,
-                "ms",
-                timed,
-                "fail",
-                f"{metric} {_fmt(measured, 'ms')} breaches {text} over {timed} samples",
-            )
-    for metric in ("error_rate", "success_rate"):
-        limit = getattr(threshold, metric)
-        if limit is None:
-            continue
-        budget = limit.value if metric == "error_rate" else 100.0 - limit.value
-        need = sla.min_samples_for(threshold, metric, default_min_samples_for_error_budget(budget))
-        n = acc.num_requests
-        errors = 100.0 * acc.num_failures / n if n else None
-        measured = None if errors is None else (errors if metric == "error_rate" else 100.0 - errors)
-        text = limit.describe("%")
+    def judge(
+        metric: str,
+        measured: float | None,
+        limit: Limit,
+        unit: str,
+        n: int,
+        need: int,
+        *,
+        scarce: str,
+        passed: str,
+        failed: str,
+    ) -> None:
+        """Too few samples is INCONCLUSIVE before the limit is even looked at; then pass or fail."""
+        text = limit.describe(unit)
         if n < need or measured is None:
             add(
                 metric,
                 measured,
                 text,
-                "%",
+                unit,
                 n,
                 "inconclusive",
-                f"only {n} requests; {metric} {text} needs at least {need} (min_samples.{metric})",
+                f"{scarce} needs at least {need} (min_samples.{metric})",
             )
         elif limit.holds(measured):
-            add(metric, measured, text, "%", n, "pass", f"{acc.num_failures} of {n} requests failed")
+            add(metric, measured, text, unit, n, "pass", passed)
         else:
-            add(
-                metric,
-                measured,
-                text,
-                "%",
-                n,
-                "fail",
-                f"{metric} {_fmt(measured, '%')} breaches {text}: {acc.num_failures} of {n} requests failed",
-            )
+            add(metric, measured, text, unit, n, "fail", f"{metric} {_fmt(measured, unit)} breaches {text}{failed}")
+
+    timed = sum(acc.histogram.values())
+    for metric, p, limit in threshold.latency_limits():
+        need = sla.min_samples_for(threshold, metric, default_min_samples_for_percentile(p))
+        measured = acc.max_response_time_ms if metric == "max" else acc.percentile(percent_to_fraction(p))
+        judge(
+            metric,
+            measured,
+            limit,
+            "ms",
+            timed,
+            need,
+            scarce=f"only {timed} samples; {metric}",
+            passed=f"{_fmt(measured, 'ms')} {limit.describe('ms')}",
+            failed=f" over {timed} samples",
+        )
+    for metric in ("error_rate", "success_rate"):
+        rate: Limit | None = getattr(threshold, metric)
+        if rate is None:
+            continue
+        budget = rate.value if metric == "error_rate" else 100.0 - rate.value
+        need = sla.min_samples_for(threshold, metric, default_min_samples_for_error_budget(budget))
+        n = acc.num_requests
+        errors = 100.0 * acc.num_failures / n if n else None
+        measured = None if errors is None else (errors if metric == "error_rate" else 100.0 - errors)
+        failures = f"{acc.num_failures} of {n} requests failed"
+        judge(
+            metric,
+            measured,
+            rate,
+            "%",
+            n,
+            need,
+            scarce=f"only {n} requests; {metric} {rate.describe('%')}",
+            passed=failures,
+            failed=f": {failures}",
+        )
     if threshold.min_requests is not None:
         n, need = acc.num_requests, threshold.min_requests
         ok = n >= need
