@@ -11,26 +11,20 @@ the controller leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+from loadtest.procs import descendants, die_with_parent
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+    die_with_parent(signal.SIGKILL)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -85,7 +79,7 @@ class Child:
 
     def stop(self, first: int = signal.SIGTERM, grace_s: float = 10.0) -> int:
         """Signal, wait `grace_s`, then SIGKILL the whole process group. Returns the exit code."""
-        members = _group_members(self.proc.pid)
+        members = descendants(self.proc.pid)
         if self.alive():
             self.send_signal(first)
             if self.wait(grace_s) is None:
@@ -104,20 +98,3 @@ class Child:
         except FileNotFoundError:
             return ""
         return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _group_members(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2) -> None:
-    """Poll with a deadline; the TimeoutError says what was awaited."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval_s)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
