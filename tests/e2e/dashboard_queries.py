@@ -35,12 +35,40 @@ def regex_value(value: str) -> str:
     return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\\\1", value)
 
 
-def substitute(expr: str, *, run_id: str, scenario: str, rate_interval_s: int, range_s: int) -> str:
-    """$run_id / $scenario as selected, $endpoint as "All" (.*), Grafana's interval macros as given."""
+@dataclass(frozen=True)
+class DatasourceRef:
+    dashboard: str
+    panel: str
+    ref: object  # a panel's or a target's "datasource" field, as written in the JSON
+
+
+def datasource_refs() -> list[DatasourceRef]:
+    """Every panel's and every target's datasource reference, to check each follows $datasource."""
+    out = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            refs = [panel.get("datasource")] + [t.get("datasource") for t in panel.get("targets", [])]
+            out += [DatasourceRef(path.stem, panel["title"], ref) for ref in refs]
+    return out
+
+
+def substitute_datasource(ref: object, uid: str) -> object:
+    """What Grafana resolves a datasource reference to once $datasource is set to `uid`."""
+    text = json.dumps(ref)
+    return json.loads(text.replace("${datasource}", uid).replace("$datasource", uid))
+
+
+def substitute(
+    expr: str, *, run_id: str, scenario: str, rate_interval_s: int, range_s: int, endpoint: str | None = None
+) -> str:
+    """$run_id / $scenario as selected, $endpoint as "All" (.*) or one selected name, Grafana's
+    interval macros as given. A selected value is regex-escaped as Grafana does for a multi-value
+    variable (the endpoint variable is multi-select with "All")."""
     values = {
         "run_id": regex_value(run_id),
         "scenario": regex_value(scenario),
-        "endpoint": ".*",
+        "endpoint": ".*" if endpoint is None else regex_value(endpoint),
         "__rate_interval": f"{rate_interval_s}s",
         "__range": f"{range_s}s",
     }
@@ -50,7 +78,14 @@ def substitute(expr: str, *, run_id: str, scenario: str, rate_interval_s: int, r
 
 
 def empty_panels(
-    prom: PrometheusServer, *, run_id: str, scenario: str, start: float, end: float, scrape_interval_s: float
+    prom: PrometheusServer,
+    *,
+    run_id: str,
+    scenario: str,
+    start: float,
+    end: float,
+    scrape_interval_s: float,
+    endpoint: str | None = None,
 ) -> list[str]:
     """Panel queries that return no series: range queries over [start, end], instant ones at end."""
     rate_interval_s = max(4 * round(scrape_interval_s), 4)  # Grafana's $__rate_interval: >= 4 scrapes
@@ -58,7 +93,14 @@ def empty_panels(
     step = max(1.0, scrape_interval_s)
     empty = []
     for q in panel_queries():
-        expr = substitute(q.expr, run_id=run_id, scenario=scenario, rate_interval_s=rate_interval_s, range_s=range_s)
+        expr = substitute(
+            q.expr,
+            run_id=run_id,
+            scenario=scenario,
+            rate_interval_s=rate_interval_s,
+            range_s=range_s,
+            endpoint=endpoint,
+        )
         found = len(prom.query(expr, at=end)) if q.instant else len(prom.query_range(expr, start, end, step))
         if not found:
             empty.append(f"{q.dashboard} / {q.panel}: {expr}")
