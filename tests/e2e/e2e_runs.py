@@ -29,7 +29,8 @@ class Finished:
 
     def stats(self) -> dict[str, Any]:
         assert self.run_dir is not None
-        return json.loads((self.run_dir / "stats.json").read_text())
+        data: dict[str, Any] = json.loads((self.run_dir / "stats.json").read_text())
+        return data
 
     def survivors(self) -> list[psutil.Process]:
         alive = []

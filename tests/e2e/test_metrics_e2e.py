@@ -227,3 +227,14 @@ def test_the_verdict_metric_is_the_verdict_of_the_artifacts(metrics_run: Metrics
     # ~1.7 % of requests fail against "< 1%": FAIL, unless a busy machine saturated the generators
     # (INCONCLUSIVE takes precedence); either way the metric must match the file, never a default PASS.
     assert outcome in ("FAIL", "INCONCLUSIVE"), m.verdict["reason"]
+
+
+def test_a_finished_run_still_fills_every_panel_minutes_later(metrics_run: MetricsRun) -> None:
+    # The usual way to look at last night's run: a dashboard time range ending well after it. Plain
+    # instant queries would find nothing once their 5-minute lookback has passed the last scrape.
+    m = metrics_run
+    later = m.at + 400
+    empty = empty_panels(
+        m.prom, run_id=m.run_id, scenario=m.stats["scenario"], start=m.start, end=later, scrape_interval_s=SCRAPE_S
+    )
+    assert empty == [], "panels that go blank once the run is over:\n" + "\n".join(empty)
