@@ -20,20 +20,47 @@ for arg in "$@"; do
   esac
 done
 
-stopped=()
-for name in "${COMPONENTS[@]}"; do
-  pid="$(pid_of "$name")" || { rm -f "$CLUSTER_DIR/run/$name.pid"; continue; }
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$(( $(date +%s) + GRACE_S ))
-  while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "cluster-down: $name (pid $pid) ignored SIGTERM for ${GRACE_S}s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+if [ ! -f "$MARKER" ]; then
+  if [ "$purge" = 1 ] && [ -d "$CLUSTER_DIR" ]; then
+    echo "cluster-down: error: refusing to purge $CLUSTER_DIR: it has no $(basename "$MARKER") marker, so cluster-up did not make it" >&2
+    exit 1
   fi
-  rm -f "$CLUSTER_DIR/run/$name.pid"
-  stopped+=("$name")
-done
+  echo "cluster-down: nothing was running (no cluster in $CLUSTER_DIR)"
+  exit 0
+fi
+lock_cluster cluster-down
+
+# running PID: alive and not a zombie (a zombie whose parent has not reaped it yet holds no port
+# and no file, and would otherwise keep `kill -0` true forever).
+running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+# stop NAME...: SIGTERM to each at once, wait for all (SIGKILL after the grace period).
+# Each takes ~2 s to exit cleanly, so the clients stop together, then the API server, then etcd.
+stopped=()
+stop() {
+  local name pid deadline pids=() names=()
+  for name in "$@"; do
+    if pid="$(pid_of "$name")"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$name")
+    fi
+  done
+  deadline=$(( $(date +%s) + GRACE_S ))
+  for i in "${!pids[@]}"; do
+    pid="${pids[$i]}"
+    while running "$pid" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
+    if running "$pid"; then
+      echo "cluster-down: ${names[$i]} (pid $pid) ignored SIGTERM for ${GRACE_S}s; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while running "$pid"; do sleep 0.1; done
+    fi
+  done
+  for name in "$@"; do rm -f "$CLUSTER_DIR/run/$name.pid"; done
+  stopped+=("${names[@]}")
+}
+stop kwok kube-scheduler kube-controller-manager
+stop kube-apiserver
+stop etcd
 
 left=()
 for name in "${COMPONENTS[@]}"; do pid_of "$name" >/dev/null && left+=("$name"); done
@@ -48,11 +75,7 @@ else
   echo "cluster-down: stopped ${stopped[*]}"
 fi
 
-if [ "$purge" = 1 ] && [ -d "$CLUSTER_DIR" ]; then
-  if [ ! -f "$MARKER" ]; then
-    echo "cluster-down: error: refusing to purge $CLUSTER_DIR: it has no $(basename "$MARKER") marker, so cluster-up did not make it" >&2
-    exit 1
-  fi
+if [ "$purge" = 1 ]; then
   rm -rf "$CLUSTER_DIR"
   echo "cluster-down: purged $CLUSTER_DIR"
 fi

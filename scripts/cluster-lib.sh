@@ -41,3 +41,17 @@ pid_of() {
   [ "$exe" = "$(binary_of "$1")" ] || return 1
   echo "$pid"
 }
+
+# lock_cluster WHO: one cluster-up/cluster-down at a time per cluster directory (a second one
+# waits). A script run by one that holds the lock (LOADTEST_CLUSTER_LOCKED=1) does not lock again.
+lock_cluster() {
+  [ "${LOADTEST_CLUSTER_LOCKED:-0}" = 1 ] && return 0
+  command -v flock >/dev/null 2>&1 || return 0
+  mkdir -p "$CLUSTER_DIR"
+  exec 9>"$CLUSTER_DIR/.lock"
+  if ! flock -w 300 9; then
+    echo "$1: error: another cluster-up/cluster-down has held $CLUSTER_DIR/.lock for 300s; is one stuck?" >&2
+    exit 1
+  fi
+  export LOADTEST_CLUSTER_LOCKED=1
+}

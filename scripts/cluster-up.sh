@@ -2,7 +2,7 @@
 # Start a local Kubernetes control plane on 127.0.0.1 for the cluster test tier and the
 # kubernetes backend: etcd, kube-apiserver (TLS, Node+RBAC authorization, ServiceAccount token
 # signing, PodSecurity admission), kube-controller-manager, kube-scheduler, and kwok playing
-# the kubelet of fake nodes. Writes an admin kubeconfig to <cluster dir>/kubeconfig and creates
+# the kubelet of fake nodes; a default StorageClass lets PersistentVolumeClaims bind. Writes an admin kubeconfig to <cluster dir>/kubeconfig and creates
 # the load-test namespace `loadtest`, labelled pod-security.kubernetes.io/enforce=restricted.
 #
 # Why kwok and not kubelets: no container registry is reachable here, so no image could run
@@ -94,6 +94,12 @@ api_readyz() {
 kubectl_admin() { "$(binary_of kubectl)" --kubeconfig "$KUBECONFIG_ADMIN" --request-timeout=10s "$@"; }
 
 # --- already up? ---------------------------------------------------------------------------
+# cluster-down --purge deletes the directory, so never adopt one that holds something else.
+if [ -d "$CLUSTER_DIR" ] && [ ! -f "$MARKER" ] && [ -n "$(ls -A "$CLUSTER_DIR")" ]; then
+  die "$CLUSTER_DIR is not empty and was not made by cluster-up; set LOADTEST_CLUSTER_DIR to a new or empty directory"
+fi
+lock_cluster cluster-up
+touch "$MARKER"
 if [ -f "$CLUSTER_DIR/ports.env" ]; then
   # shellcheck disable=SC1091
   source "$CLUSTER_DIR/ports.env"
@@ -113,7 +119,6 @@ bash "$HERE/build-control-plane.sh"
 
 mkdir -p "$CLUSTER_DIR"/{pki,kubeconfigs,etcd,logs,run}
 chmod 700 "$CLUSTER_DIR" "$PKI" "$CLUSTER_DIR/etcd"
-touch "$MARKER"
 
 choose_port ETCD_PORT LOADTEST_ETCD_PORT
 choose_port ETCD_PEER_PORT LOADTEST_ETCD_PEER_PORT
@@ -199,10 +204,11 @@ sed "s#@LOGS_FILE@#$CLUSTER_DIR/kwok-pod.log#" "$HERE/kwok-stages.yaml" >"$CLUST
 
 # --- processes -----------------------------------------------------------------------------
 # start NAME ARGS...: run the pinned binary in its own session (it outlives this script and
-# the caller's process group), output to logs/NAME.log, pid to run/NAME.pid.
+# the caller's process group), output to logs/NAME.log, pid to run/NAME.pid. It does not inherit
+# the lock's file descriptor 9, or the lock would be held for as long as the cluster runs.
 start() {
   local name="$1"; shift
-  setsid "$(binary_of "$name")" "$@" >>"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null &
+  setsid "$(binary_of "$name")" "$@" >>"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$CLUSTER_DIR/run/$name.pid"
   log "started $name (pid $!)"
 }
@@ -237,7 +243,7 @@ start kube-controller-manager --kubeconfig "$CLUSTER_DIR/kubeconfigs/controller-
   --secure-port 0 --leader-elect=false --use-service-account-credentials \
   --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
   --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
-  --service-cluster-ip-range "$SERVICE_CIDR"
+  --service-cluster-ip-range "$SERVICE_CIDR" --enable-hostpath-provisioner
 start kube-scheduler --kubeconfig "$CLUSTER_DIR/kubeconfigs/scheduler.yaml" \
   --secure-port 0 --leader-elect=false
 # --- cluster objects: fake nodes and the load-test namespace ------------------------------
@@ -253,6 +259,21 @@ metadata:
     pod-security.kubernetes.io/enforce-version: latest
     pod-security.kubernetes.io/warn: restricted
     pod-security.kubernetes.io/audit: restricted
+EOF
+  # The default StorageClass, so PersistentVolumeClaims (the chart's artifacts volume) bind: the
+  # controller-manager's test-only hostPath provisioner makes an empty /tmp/hostpath_pv/<uid>
+  # directory per claim and deletes it with the claim. Nothing mounts it: no container runs.
+  cat <<EOF
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
 EOF
   for i in $(seq 0 $(( NODES - 1 ))); do
     cat <<EOF

@@ -12,6 +12,7 @@ from typing import Any
 IMAGE = "registry.invalid/loadtest:never-pulled"  # kwok never pulls or runs an image
 FAILED_OUTCOME = "loadtest.local/kwok-outcome"  # scripts/kwok-stages.yaml: "failed" fails a Job's pod
 EXIT_CODE = "loadtest.local/kwok-exit-code"  # the failed container's exit code (default 1)
+RUN_FOR = "loadtest.local/kwok-run-for"  # a Go duration a Job's pod stays Running before it ends
 
 
 def restricted_container(name: str = "main") -> dict[str, Any]:
@@ -82,3 +83,13 @@ def job(name: str, namespace: str, annotations: dict[str, str] | None = None) ->
 def as_json(*objects: dict[str, Any]) -> str:
     """One kubectl input document (a List) holding every object."""
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+
+
+def claim(name: str, namespace: str) -> dict[str, Any]:
+    """A claim with no storageClassName: the cluster's default StorageClass provisions it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }

@@ -68,6 +68,15 @@ def test_cluster_up_again_says_already_up_and_changes_nothing(cluster: LocalClus
     assert {p.name: p.read_text() for p in (cluster.cluster_dir / "run").glob("*.pid")} == pids_before
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie: an exited process stays a zombie until init reaps it, which here can take seconds."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
@@ -88,7 +97,7 @@ def test_cluster_down_leaves_no_process_and_no_listening_port(tmp_path: Path) ->
     finally:
         out = second.stop(purge=True)
     assert "stopped kwok kube-scheduler kube-controller-manager kube-apiserver etcd" in out
-    assert [pid for pid in pids if os.path.exists(f"/proc/{pid}")] == []
+    assert [pid for pid in pids if _running(pid)] == []
     assert [port for port in ports if _listening(port)] == []
     assert not second.cluster_dir.exists()
 
@@ -107,6 +116,23 @@ def test_cluster_down_refuses_to_purge_a_directory_cluster_up_did_not_make(tmp_p
     assert done.returncode == 1
     assert "refusing to purge" in done.stderr
     assert keep.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_cluster_up_refuses_a_directory_that_holds_something_else(tmp_path: Path) -> None:
+    keep = tmp_path / "keep.txt"
+    keep.write_text("mine")
+    done = subprocess.run(
+        ["bash", str(scripts_dir() / "cluster-up.sh")],
+        env={**os.environ, "LOADTEST_CLUSTER_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"{tmp_path} is not empty and was not made by cluster-up" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
 @pytest.mark.parametrize("bad", ["0", "two"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from clusterkit import condition, get_json, wait_for_condition, wait_until
-from k8s_objects import EXIT_CODE, FAILED_OUTCOME, as_json, deployment, job
+from k8s_objects import EXIT_CODE, FAILED_OUTCOME, RUN_FOR, as_json, claim, deployment, job, pod, restricted_pod_spec
 from loadtest.cluster import LocalCluster
 
 
@@ -53,6 +55,28 @@ def test_job_annotated_to_fail_fails_with_the_requested_exit_code(cluster: Local
         cluster.kubectl("delete", "job", name, "--cascade=foreground", "--wait=false")
 
 
+def test_job_annotated_to_run_for_a_while_stays_running_that_long(cluster: LocalCluster, name: str) -> None:
+    """kwok-run-for acts out a gate that takes time (e.g. for an interrupt in the middle of a run)."""
+    cluster.kubectl("create", "-f", "-", input=as_json(job(name, "loadtest", {RUN_FOR: "3s"})))
+    try:
+        running = wait_until(
+            f"a Running pod of job {name}",
+            lambda: [
+                p
+                for p in get_json(cluster, "pods", "-l", f"job-name={name}")["items"]
+                if p["status"].get("phase") == "Running"
+            ],
+        )
+        assert len(running) == 1
+        finished = wait_for_condition(cluster, "job", name, "Complete")
+        started = datetime.fromisoformat(finished["status"]["startTime"])
+        completed = datetime.fromisoformat(finished["status"]["completionTime"])
+        assert (completed - started).total_seconds() >= 3
+        assert finished["status"]["succeeded"] == 1
+    finally:
+        cluster.kubectl("delete", "job", name, "--cascade=foreground", "--wait=false")
+
+
 def test_pod_logs_are_served_and_say_no_container_ran(cluster: LocalCluster, name: str) -> None:
     cluster.kubectl("create", "-f", "-", input=as_json(deployment(name, "loadtest", replicas=1)))
     try:
@@ -71,3 +95,28 @@ def test_pod_logs_are_served_and_say_no_container_ran(cluster: LocalCluster, nam
         assert logs.strip() == "kwok plays the kubelet: no container ran, so there are no container logs."
     finally:
         cluster.kubectl("delete", "deployment", name, "--wait=false")
+
+
+def test_claim_binds_through_the_default_storage_class_and_its_volume_goes_with_it(
+    cluster: LocalCluster, name: str
+) -> None:
+    """The chart's artifacts PVC (shared by master and gate) must bind, or their pods never schedule."""
+    volume = {"name": "data", "persistentVolumeClaim": {"claimName": name}}
+    user = pod(name, "loadtest", restricted_pod_spec(volumes=[volume]))
+    user["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    cluster.kubectl("create", "-f", "-", input=as_json(claim(name, "loadtest"), user))
+    volume_name = ""
+    try:
+        bound = wait_until(
+            f"claim {name} Bound", lambda: (c := get_json(cluster, "pvc", name))["status"].get("phase") == "Bound" and c
+        )
+        assert bound["spec"]["storageClassName"] == "standard"
+        volume_name = bound["spec"]["volumeName"]
+        assert wait_for_condition(cluster, "pod", name, "Ready")["spec"]["nodeName"] == "kwok-node-0"
+    finally:
+        cluster.kubectl("delete", "pod", name, "--wait=false")
+        cluster.kubectl("delete", "pvc", name, "--wait=false")
+    wait_until(
+        f"volume {volume_name} deleted with its claim",
+        lambda: cluster.kubectl("get", "pv", volume_name, check=False).returncode == 1,
+    )
