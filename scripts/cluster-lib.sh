@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sourced: the variables are used by the sourcing scripts
 # Shared by scripts/cluster-up.sh and scripts/cluster-down.sh (sourced, not run).
 #
 # Layout of the cluster directory (outside the repository):

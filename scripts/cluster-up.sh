@@ -2,8 +2,9 @@
 # Start a local Kubernetes control plane on 127.0.0.1 for the cluster test tier and the
 # kubernetes backend: etcd, kube-apiserver (TLS, Node+RBAC authorization, ServiceAccount token
 # signing, PodSecurity admission), kube-controller-manager, kube-scheduler, and kwok playing
-# the kubelet of fake nodes; a default StorageClass lets PersistentVolumeClaims bind. Writes an admin kubeconfig to <cluster dir>/kubeconfig and creates
-# the load-test namespace `loadtest`, labelled pod-security.kubernetes.io/enforce=restricted.
+# the kubelet of fake nodes; a default StorageClass lets PersistentVolumeClaims bind. Writes an
+# admin kubeconfig to <cluster dir>/kubeconfig and creates the load-test namespace `loadtest`,
+# labelled pod-security.kubernetes.io/enforce=restricted.
 #
 # Why kwok and not kubelets: no container registry is reachable here, so no image could run
 # anyway. kwok writes pod and node status through the real API (scheduling, Deployment,
@@ -21,7 +22,9 @@
 #
 # Network: everything listens on 127.0.0.1 only. Nodes report 127.0.0.1 (kwok serves the
 # kubelet API there) and pod IPs come from 127.16.0.0/16, which the API server refuses to proxy
-# to, so no request of this cluster ever leaves loopback.
+# to, so no request of this cluster ever leaves loopback. The price: EndpointSlices refuse
+# loopback addresses, so Services get no endpoints (the controller-manager records
+# FailedToUpdateEndpointSlices warnings on them); nothing here could reach a pod anyway.
 set -euo pipefail
 # shellcheck source=cluster-lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
@@ -111,7 +114,7 @@ if [ "${#running[@]}" -eq "${#COMPONENTS[@]}" ] && api_readyz; then
   exit 0
 fi
 if [ "${#running[@]}" -gt 0 ]; then
-  log "partly up (${running[*]} running); restarting it"
+  log "not healthy (running: ${running[*]}); restarting it"
   bash "$HERE/cluster-down.sh"
 fi
 
