@@ -24,6 +24,8 @@ SPEC ?=
 ARGS ?=
 # pytest selection for make test (e.g. PYTEST_ARGS='-k gate')
 PYTEST_ARGS ?=
+# make cluster-down PURGE=1 also deletes the local cluster's certificates, etcd data and logs
+PURGE ?=
 
 STAMP := $(VENV)/.installed
 TOOLS_STAMP := $(VENV)/.tools
@@ -47,12 +49,28 @@ tools: $(STAMP) ## Install the external tools the tests need (Prometheus, helm, 
 	@bash scripts/k8s-schemas.sh
 
 .PHONY: test
-test: tools ## Run every test tier: unit, chart, e2e (what CI runs)
+test: tools cluster-tools ## Run every test tier: unit, chart, e2e, cluster (what CI runs)
 	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only (no network, no processes)
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
+
+.PHONY: cluster-tools
+cluster-tools: ## Build the local control plane (Kubernetes, etcd, kwok) from the Go module proxy (cached)
+	@bash scripts/build-control-plane.sh
+
+.PHONY: cluster-up
+cluster-up: cluster-tools ## Start the local control plane; kubeconfig at $(LOADTEST_CACHE)/cluster/kubeconfig
+	@bash scripts/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local control plane (PURGE=1 also deletes its certificates, etcd data and logs)
+	@bash scripts/cluster-down.sh $(if $(filter 1 yes true,$(PURGE)),--purge)
+
+.PHONY: test-cluster
+test-cluster: $(STAMP) cluster-tools ## Cluster tier only (starts its own control plane on free ports)
+	$(VENV)/bin/pytest tests/cluster -q $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy --strict
