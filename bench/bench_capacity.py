@@ -30,9 +30,10 @@ from loadtest.summary import steady_state_rps  # noqa: E402
 
 
 def _role(proc: psutil.Process) -> str:
-    cmd = " ".join(proc.cmdline())
+    argv = proc.cmdline()
+    cmd = " ".join(argv)
     if "loadtest.agent" in cmd:
-        return "locust master" if "--master" in cmd else f"locust worker pid {proc.pid}"
+        return "locust master" if "--master" in argv else f"locust worker pid {proc.pid}"
     if "demo_target" in cmd or "uvicorn" in cmd or "multiprocessing" in cmd:
         return f"demo target pid {proc.pid}"
     return f"other pid {proc.pid}: {cmd[:40]}"
