@@ -25,6 +25,7 @@ _HELP = {
     "allowed_hosts": "comma-separated allowlist of target hosts (globs allowed)",
     "sla": "SLA file (default: the scenario's sla.yaml)",
     "shape_options": "shape options as YAML/JSON, e.g. '{users: 100, duration_s: 60, ramp_s: 20}'",
+    "helm_values": "kubernetes: extra chart values as YAML/JSON, merged last, e.g. '{image: {tag: v2}}'",
 }
 
 
@@ -35,6 +36,8 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
         help_text += f" [{env_var(name)}]"
         if name == "prometheus":
             parser.add_argument(flag(name), action="store_const", const=True, default=None, help=help_text)
+        elif name == "wait_for_workers":
+            parser.add_argument(flag(name), type=_boolean, default=None, help=help_text + " (true|false)")
         elif name in LIST_FIELDS:
             parser.add_argument(
                 flag(name),
@@ -42,10 +45,19 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                 default=None,
                 help=help_text,
             )
-        elif name == "shape_options":
+        elif name in ("shape_options", "helm_values"):
             parser.add_argument(flag(name), type=_yaml_arg, default=None, help=help_text)
         else:
             parser.add_argument(flag(name), default=None, help=help_text)
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false")
 
 
 def _yaml_arg(text: str) -> Any:

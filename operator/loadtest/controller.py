@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import yaml
+
 from loadtest import artifact, shapes, summary
 from loadtest.errors import LoadtestError, RunError, SpecError
 from loadtest.eventlog import EventLog
@@ -43,10 +45,16 @@ class Prepared:
 
 def prepare(spec: RunSpec) -> Prepared:
     """Every refusal happens here, before anything is started."""
-    if spec.backend == Backend.KUBERNETES:
+    if spec.backend == Backend.KUBERNETES and spec.host is None:
         raise SpecError(
-            "backend = 'kubernetes' is not available in this build yet",
-            hint="use backend=local (the default); the Kubernetes backend is tracked as its own issue",
+            "host is required with backend = 'kubernetes' (the bundled demo target runs only locally)",
+            hint="pass --host https://staging.example.com (and consider --allowed-hosts)",
+        )
+    if spec.backend == Backend.KUBERNETES and spec.prometheus:
+        raise SpecError(
+            "prometheus = true starts a local Prometheus for the local backend only",
+            hint="on Kubernetes enable the chart's ServiceMonitor: "
+            "--helm-values '{metrics: {serviceMonitor: {enabled: true}}}'",
         )
     files, pythonpath = resolve_files(spec)
     shape = shapes.parse_options(spec.shape.value, spec.shape_options) if spec.shape else None
@@ -69,7 +77,8 @@ def prepare(spec: RunSpec) -> Prepared:
     run_dir = spec.artifacts_dir / run_id
     if run_dir.exists():
         raise SpecError(f"run_id = {run_id!r}: {run_dir} already exists", hint="choose another run_id")
-    if spec.host is not None:
+    if spec.host is not None and spec.backend == Backend.LOCAL:
+        # In a cluster the pods reach the target, not necessarily this machine: no local pre-flight.
         check_reachable(spec.host)
     return Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers)
 
@@ -149,6 +158,12 @@ def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> 
     log("run_started", run_id=p.run_id, users=p.peak_users, workers=p.workers, backend=str(spec.backend))
     progress.message(f"run {p.run_id}: {p.peak_users} users on {p.workers} workers, artifacts in {p.run_dir}/")
     interrupted = False
+    if spec.backend == Backend.KUBERNETES:
+        try:
+            return _execute_kubernetes(p, log, progress, out)
+        finally:
+            log("run_finished")
+            log.close()
     try:
         with contextlib.ExitStack() as stack:
             host = spec.host or _start_demo_target(stack, p, log, progress)
@@ -183,6 +198,26 @@ def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> 
         log("run_finished", interrupted=interrupted)
         log.close()
     return _report(p, out, interrupted)
+
+
+def _execute_kubernetes(p: Prepared, log: EventLog, progress: ProgressDisplay, out: TextIO) -> int:
+    from loadtest.deploying import KubeBackend, chart_values
+
+    spec = p.spec
+    sla_file = None
+    if p.sla_path is not None:
+        sla_file = p.sla_path.resolve().relative_to(spec.locustfiles_dir.resolve()).as_posix()
+    shape_env = shapes.shape_env(p.shape) if p.shape is not None else {}
+    values = chart_values(spec, p.run_id, p.workers, sla_file, shape_env)
+    (p.run_dir / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=True), encoding="utf-8")
+    progress.message(f"installing release {p.run_id} into namespace {spec.namespace} ...")
+    outcome = KubeBackend(spec, p.run_id, p.run_dir, values, log, progress).run(
+        None if p.shape is not None else spec.duration
+    )
+    progress.finish()
+    verdict = f"gate Job {outcome.gate}" if outcome.gate else "no gate"
+    out.write(f"\nrun {p.run_id} on Kubernetes: exit {outcome.exit_code} ({verdict})\nartifacts: {p.run_dir}/\n")
+    return outcome.exit_code
 
 
 def _start_demo_target(stack: contextlib.ExitStack, p: Prepared, log: EventLog, progress: ProgressDisplay) -> str:

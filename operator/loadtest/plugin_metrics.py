@@ -104,7 +104,8 @@ class MasterMetricsSource:
                 if metric in ("p50", "p90", "p95", "p99", "max"):
                     out += [SlaLimit(name=n, metric=metric, value=limit.value / 1000.0) for n in targets]
             if threshold.error_rate is not None:
-                out += [SlaLimit(name=n, metric="error_ratio", value=threshold.error_rate.value / 100.0) for n in targets]
+                ratio = threshold.error_rate.value / 100.0
+                out += [SlaLimit(name=n, metric="error_ratio", value=ratio) for n in targets]
             elif threshold.success_rate is not None:
                 ratio = 1.0 - threshold.success_rate.value / 100.0
                 out += [SlaLimit(name=n, metric="error_ratio", value=ratio) for n in targets]

@@ -67,9 +67,7 @@ def parse_duration(value: str | int | float) -> float:
         match = _DURATION_RE.match(text) if text else None
         if match is None or not any(match.groupdict().values()):
             raise ValueError(f"{value!r} is not a duration; use e.g. 90s, 2m, 1h30m")
-        seconds = (
-            int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + float(match["s"] or 0)
-        )
+        seconds = int(match["h"] or 0) * 3600 + int(match["m"] or 0) * 60 + float(match["s"] or 0)
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{value!r} must be a positive duration; use e.g. 90s, 2m")
     return seconds
@@ -104,6 +102,15 @@ class RunSpec(BaseModel):
     backend: Backend = Backend.LOCAL
     namespace: str = "loadtest"
     kube_context: str | None = None
+    kubeconfig: Path | None = Field(
+        None, description="kubeconfig file (default $KUBECONFIG, ~/.kube/config or in-cluster)"
+    )
+    wait_for_workers: bool = Field(
+        True,
+        description="kubernetes: wait until every worker is connected, read from the master's /metrics "
+        "through the API server; off where the master cannot be reached (the kwok test cluster)",
+    )
+    helm_values: dict[str, Any] = Field(default_factory=dict, description="extra chart values merged last")
     allowed_hosts: list[str] = Field(default_factory=list, description="target allowlist")
     artifacts_dir: Path = Path("results")
     cleanup: Cleanup = Cleanup.ALWAYS
@@ -178,8 +185,10 @@ class RunSpec(BaseModel):
         if self.scenario:
             return self.scenario
         if self.locustfiles:
-            return self.locustfiles[0].stem if self.locustfiles[0].stem != "locustfile" else (
-                self.locustfiles[0].parent.name or "custom"
+            return (
+                self.locustfiles[0].stem
+                if self.locustfiles[0].stem != "locustfile"
+                else (self.locustfiles[0].parent.name or "custom")
             )
         return "api_browsing"
 
@@ -200,7 +209,7 @@ def worker_count_for(users: int, users_per_worker: int) -> int:
 # Field name <-> flag / env var -----------------------------------------------------------
 
 LIST_FIELDS = {"locustfiles", "tags", "exclude_tags", "allowed_hosts"}
-PATH_FIELDS = {"locustfiles_dir", "sla", "artifacts_dir"}
+PATH_FIELDS = {"locustfiles_dir", "sla", "artifacts_dir", "kubeconfig"}
 
 
 def env_var(field: str) -> str:
@@ -221,7 +230,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         value: Any = raw
         if field in LIST_FIELDS:
             value = [item.strip() for item in raw.split(",") if item.strip()]
-        elif field == "shape_options":
+        elif field in ("shape_options", "helm_values"):
             value = _yaml_mapping(raw, name)
         out[field] = (value, f"environment variable {name}")
     return out
