@@ -64,10 +64,12 @@ ALLOWED = [
 ]  # fmt: skip
 DENIED = [
     ("list", "namespaces", ()), ("create", "namespaces", ()), ("list", "nodes", ()),
-    ("create", "clusterroles.rbac.authorization.k8s.io", ()), ("create", "clusterrolebindings.rbac.authorization.k8s.io", ()),
+    ("create", "clusterroles.rbac.authorization.k8s.io", ()),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io", ()),
     ("create", "persistentvolumes", ()), ("create", "customresourcedefinitions.apiextensions.k8s.io", ()),
     ("create", "roles.rbac.authorization.k8s.io", ()), ("create", "rolebindings.rbac.authorization.k8s.io", ()),
-    ("create", "pods/exec", ()), ("get", "pods", ("-n", "kube-system")), ("create", "deployments.apps", ("-n", "default")),
+    ("create", "pods/exec", ()), ("get", "pods", ("-n", "kube-system")),
+    ("create", "deployments.apps", ("-n", "default")),
     ("list", "pods", ("--all-namespaces",)), ("list", "secrets", ("-n", "kube-system")),
 ]  # fmt: skip
 
