@@ -26,10 +26,11 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
+from prometheus_client import CollectorRegistry, generate_latest
+
 from loadtest import exporting, exposition, histogram
 from loadtest.artifact import EndpointStats
 from loadtest.recording import RunAggregate, WindowPayload
-from prometheus_client import CollectorRegistry, generate_latest
 
 TOTAL_REQUESTS = 300_000
 WINDOWS = 60

@@ -21,6 +21,7 @@ from typing import Any
 import pyhelm3  # type: ignore[import-untyped]
 import yaml
 
+from loadtest import bundle
 from loadtest.errors import ClusterError, RunError
 from loadtest.eventlog import EventLog
 from loadtest.exitcodes import ExitCode
@@ -260,11 +261,17 @@ class KubeBackend:
             logs.mkdir(exist_ok=True)
             pods = self.api.pods(self.release)
             states = []
+            unpacked: list[str] = []
             for pod in pods:
                 name = pod.metadata.name
                 component = (pod.metadata.labels or {}).get("app.kubernetes.io/component", "pod")
-                (logs / f"{component}-{name}.log").write_text(self.api.pod_log(name), encoding="utf-8")
+                text = self.api.pod_log(name)
+                if component == "gate":
+                    unpacked += bundle.extract(text, self.run_dir)
+                    text = text.split(bundle.BEGIN)[0]  # the bundle itself is now files, not log
+                (logs / f"{component}-{name}.log").write_text(text, encoding="utf-8")
                 states.append({"pod": name, "component": component, "phase": pod.status.phase})
+            self.log("artifacts_unpacked" if unpacked else "artifacts_bundle_missing", files=unpacked)
             (self.run_dir / "pods.json").write_text(json.dumps(states, indent=1) + "\n", encoding="utf-8")
             events = self.api.events(self.release)
             (self.run_dir / "events.json").write_text(json.dumps(events, indent=1) + "\n", encoding="utf-8")

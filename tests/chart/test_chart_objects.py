@@ -148,7 +148,9 @@ def test_the_gate_job_evaluates_the_runs_stats_from_the_shared_claim_once(render
     env = env_of(spec["containers"][0])
     assert env["LOADTEST_GATE_STATS"]["value"] == "/artifacts/checkout-nightly/stats.json"
     assert env["LOADTEST_GATE_SLA"]["value"] == "/locust/checkout/sla.yaml"
-    assert "exec loadtest gate --stats" in spec["containers"][0]["command"][2]
+    script = spec["containers"][0]["command"][2]
+    assert 'loadtest gate --stats "$LOADTEST_GATE_STATS"' in script
+    assert script.index("loadtest gate") < script.index("python -m loadtest.bundle") < script.index('exit "$code"')
     affinity = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
     assert affinity["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "master"
 

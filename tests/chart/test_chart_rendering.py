@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from chartkit import NAMESPACE, RELEASE, REPO, SCENARIOS, Helm, find, pod_specs, scenario_id
+
 from loadtest import rendering
 from loadtest.errors import ClusterError
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from loadtest.cluster import LocalCluster
 
 WAIT_TIMEOUT_S = 60.0  # kwok acts within a second; a minute means a controller is stuck

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from loadtest.cluster import LocalCluster, scripts_dir
 
 HERE = Path(__file__).resolve().parent

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from loadtest.cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ import ipaddress
 
 from clusterkit import get_json, wait_for_condition
 from k8s_objects import as_json, pod, privileged_pod, restricted_pod_spec
+
 from loadtest.cluster import LocalCluster
 
 

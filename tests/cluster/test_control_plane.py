@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from clusterkit import condition, get_json
+
 from loadtest.cluster import LocalCluster, read_versions, scripts_dir
 
 

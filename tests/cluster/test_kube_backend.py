@@ -12,6 +12,7 @@ from pathlib import Path
 
 import kuberuns as kr
 import pytest
+
 from loadtest.cluster import LocalCluster
 
 WORKERS = 3

@@ -8,6 +8,7 @@ from pathlib import Path
 import kuberuns as kr
 import pytest
 import yaml
+
 from loadtest.cluster import LocalCluster
 from loadtest.rendering import render
 

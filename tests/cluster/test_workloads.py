@@ -6,6 +6,7 @@ from datetime import datetime
 
 from clusterkit import condition, get_json, wait_for_condition, wait_until
 from k8s_objects import EXIT_CODE, FAILED_OUTCOME, RUN_FOR, as_json, claim, deployment, job, pod, restricted_pod_spec
+
 from loadtest.cluster import LocalCluster
 
 

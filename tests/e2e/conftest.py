@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from loadtest.demo_target.server import DemoTarget
 
 

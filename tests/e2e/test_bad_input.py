@@ -6,6 +6,7 @@ from pathlib import Path
 
 import e2e_runs as runs
 import pytest
+
 from loadtest.processes import free_port
 
 GOOD = """

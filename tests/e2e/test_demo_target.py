@@ -18,6 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
+
 from loadtest.demo_target.server import DemoTarget
 from loadtest.errors import RunError
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import e2e_runs as runs
 import pytest
+
 from loadtest.demo_target.server import DemoTarget
 from loadtest.exitcodes import ExitCode
 

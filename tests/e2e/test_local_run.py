@@ -8,6 +8,7 @@ from pathlib import Path
 
 import e2e_runs as runs
 import yaml
+
 from loadtest.demo_target.server import DemoTarget
 
 REPORT_INTERVAL_S = 3.0  # Locust workers report to the master every 3 s

@@ -24,6 +24,7 @@ from typing import Any
 import e2e_runs as runs
 import pytest
 from dashboard_queries import datasource_refs, empty_panels, panel_queries, substitute_datasource
+
 from loadtest import artifact, histogram
 from loadtest.artifact import EndpointStats, StatsArtifact
 from loadtest.demo_target.server import DemoTarget

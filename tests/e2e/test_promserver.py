@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+
 from loadtest import histogram
 from loadtest.errors import RunError
 from loadtest.exporting import LoadtestCollector, MetricsServer, SlaLimit, WorkerView, serve
 from loadtest.promhist import MAX_RELATIVE_ERROR
 from loadtest.promserver import PrometheusServer, find_binary
-from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from dashboard_queries import empty_panels, panel_queries

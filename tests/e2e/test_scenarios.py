@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from loadtest import shapes
 from loadtest.demo_target.server import DemoTarget
 

@@ -9,10 +9,11 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+
 from loadtest.demo_target.app import Runtime, create_app
 from loadtest.demo_target.config import AppConfig
 from loadtest.demo_target.db import prepare_database
-from starlette.applications import Starlette
 
 Response = tuple[int, Any]
 

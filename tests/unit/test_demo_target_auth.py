@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+
 from loadtest.demo_target.auth import (
     TokenError,
     bearer_token,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+
 from loadtest.demo_target.cli import build_parser, resolve, run
 from loadtest.demo_target.faults import Fault
 from loadtest.errors import SpecError

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from loadtest.demo_target import db
 from loadtest.demo_target.queries import ProductFilter, Store
 

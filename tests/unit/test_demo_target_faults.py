@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from loadtest.demo_target.api import ROUTE_KEYS
 from loadtest.demo_target.faults import Fault, FaultSpecError, FaultTable, merge, parse_fault, parse_flag
 

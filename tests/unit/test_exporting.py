@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from exporting_source import NOW, FakeSource, add, stats
+from prometheus_client import REGISTRY, CollectorRegistry
+
 from loadtest import histogram
 from loadtest.errors import SpecError
 from loadtest.exporting import (
@@ -15,7 +17,6 @@ from loadtest.exporting import (
     WorkerView,
     register,
 )
-from prometheus_client import REGISTRY, CollectorRegistry
 
 RUN = {"run_id": "run-1", "scenario": "demo"}
 OLD = NOW - 60.0  # a window long before the last report intervals

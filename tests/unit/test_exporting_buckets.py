@@ -8,6 +8,7 @@ from bisect import bisect_left
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+
 from loadtest import histogram
 from loadtest.promhist import (
     ACCURATE_FROM_S,

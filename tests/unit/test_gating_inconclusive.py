@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from gating_artifacts import T0, artifact, endpoint, only, sla, worker
+
 from loadtest.artifact import RunEvent
 from loadtest.gating import evaluate
 

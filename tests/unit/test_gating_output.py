@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from gating_artifacts import T0, artifact, endpoint, sla, worker
+
 from loadtest import gate_cli, verdict_output
 from loadtest.checks import Verdict
 from loadtest.errors import GateError

@@ -14,6 +14,7 @@ import numpy as np
 from gating_artifacts import T0, artifact, only, sla
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from loadtest import histogram
 from loadtest.gating import evaluate, percent_to_fraction
 from loadtest.recording import RunAggregate, WindowRecorder

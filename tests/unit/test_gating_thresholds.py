@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 from gating_artifacts import T0, artifact, endpoint, from_histogram, only, sla
+
 from loadtest import histogram
 from loadtest.artifact import EndpointStats
 from loadtest.gating import evaluate

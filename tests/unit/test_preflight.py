@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from loadtest.errors import PreflightError
 from loadtest.preflight import check_allowed
 

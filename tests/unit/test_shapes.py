@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from loadtest import shapes
 from loadtest.errors import SpecError
 from loadtest.shapes import RampOptions, SpikeOptions, StepOptions

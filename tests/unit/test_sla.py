@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from loadtest.errors import GateError
 from loadtest.exitcodes import ExitCode
 from loadtest.sla import (

@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+
 from loadtest import sla
 
 REPO = Path(__file__).resolve().parents[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from loadtest.errors import SpecError
 from loadtest.spec import (
     USERS_PER_WORKER_DEFAULT,
