@@ -27,7 +27,7 @@ from loadtest.eventlog import EventLog
 from loadtest.exitcodes import ExitCode
 from loadtest.kube_api import KubeApi
 from loadtest.progress import ProgressDisplay
-from loadtest.rendering import chart_path, collect_locustfiles, helm_path
+from loadtest.rendering import chart_path, collect_locustfiles, helm_error_detail, helm_path
 from loadtest.spec import Cleanup, RunSpec
 
 POLL_S = 2.0  # Kubernetes object status changes at the pace of controllers, not milliseconds
@@ -124,8 +124,7 @@ class KubeBackend:
         try:
             return asyncio.run(coro)
         except pyhelm3.errors.Error as exc:
-            detail = exc.stderr.decode("utf-8", "replace").strip() or f"exit code {exc.returncode}"
-            raise ClusterError(f"helm {what} of release {self.release!r} failed: {detail}") from exc
+            raise ClusterError(f"helm {what} of release {self.release!r} failed: {helm_error_detail(exc)}") from exc
 
     def install(self) -> None:
         async def go() -> Any:

@@ -87,6 +87,11 @@ def collect_locustfiles(locustfiles_dir: Path, scenario: str) -> dict[str, str]:
     return out
 
 
+def helm_error_detail(exc: Any) -> str:
+    """helm's own message from a pyhelm3 error (it names the values key at fault)."""
+    return str(exc.stderr.decode("utf-8", "replace").strip() or f"exit code {exc.returncode}")
+
+
 async def render_async(
     values: Mapping[str, Any],
     *,
@@ -106,9 +111,8 @@ async def render_async(
         )
         return [doc for doc in docs if doc]
     except pyhelm3.errors.Error as exc:
-        detail = exc.stderr.decode("utf-8", "replace").strip() or f"exit code {exc.returncode}"
         raise ClusterError(
-            f"helm could not render chart {chart_dir} for release {release!r}: {detail}",
+            f"helm could not render chart {chart_dir} for release {release!r}: {helm_error_detail(exc)}",
             hint="the message names the values key at fault; see charts/loadtest/values.yaml",
         ) from exc
     except TimeoutError as exc:
