@@ -26,7 +26,7 @@ from loadtest.errors import ClusterError, RunError
 from loadtest.eventlog import EventLog
 from loadtest.exitcodes import ExitCode
 from loadtest.kube_api import KubeApi
-from loadtest.progress import ProgressDisplay
+from loadtest.progress import ProgressDisplay, clock
 from loadtest.rendering import chart_path, collect_locustfiles, helm_error_detail, helm_path
 from loadtest.spec import Cleanup, RunSpec
 
@@ -52,9 +52,8 @@ def chart_values(
     scenario = spec.scenario_name
     if spec.locustfiles:
         files = {p.name: p.read_text(encoding="utf-8") for p in spec.locustfiles}
-        lib = spec.locustfiles_dir / "lib"
-        if lib.is_dir():
-            files.update({k: v for k, v in collect_locustfiles(spec.locustfiles_dir, "lib").items()})
+        if (spec.locustfiles_dir / "lib").is_dir():
+            files.update(collect_locustfiles(spec.locustfiles_dir, "lib"))
         locustfile = ",".join(p.name for p in spec.locustfiles)
     else:
         files = collect_locustfiles(spec.locustfiles_dir, scenario)
@@ -219,7 +218,9 @@ class KubeBackend:
         limit = planned + self.spec.stop_timeout + GATE_SLACK_S + (3600.0 if run_seconds is None else 0.0)
         while True:
             elapsed = time.monotonic() - started
-            self.progress.update({"target_users": self.spec.users}, elapsed, run_seconds)
+            left = f", {clock(planned - elapsed)} of run time left" if run_seconds else ""
+            watching = "waiting for the gate Job" if gate else "running"
+            self.progress.show(f"[{clock(elapsed)}] release {self.release}: {watching}{left}")
             if gate:
                 state = self.api.gate_job(self.release)
                 if state is not None and state.done:

@@ -12,7 +12,7 @@ from loadtest.spec import Progress
 PLAIN_INTERVAL_S = 10.0  # CI logs get a line every 10 s: readable, not a flood
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
 
@@ -24,7 +24,7 @@ def format_status(status: dict[str, Any], elapsed_s: float, duration_s: float | 
     p95 = status.get("p95_ms")
     p95_text = f"{p95:.0f} ms" if isinstance(p95, int | float) else "-"
     parts = [
-        f"[{_clock(elapsed_s)}]",
+        f"[{clock(elapsed_s)}]",
         f"users {status.get('users', 0)}/{status.get('target_users', 0)}",
         f"{float(status.get('rps') or 0):.1f} req/s",
         f"failures {failures} ({ratio:.2f}%)",
@@ -32,7 +32,7 @@ def format_status(status: dict[str, Any], elapsed_s: float, duration_s: float | 
         f"workers {status.get('workers_connected', 0)}",
     ]
     if duration_s is not None:
-        parts.append(f"{_clock(duration_s - elapsed_s)} left")
+        parts.append(f"{clock(duration_s - elapsed_s)} left")
     return " | ".join(parts)
 
 
@@ -46,9 +46,12 @@ class ProgressDisplay:
         self._drawn = False
 
     def update(self, status: dict[str, Any], elapsed_s: float, duration_s: float | None) -> None:
+        self.show(format_status(status, elapsed_s, duration_s))
+
+    def show(self, line: str) -> None:
+        """One status line: redrawn in place on a terminal, at most every PLAIN_INTERVAL_S otherwise."""
         if self.mode == Progress.OFF:
             return
-        line = format_status(status, elapsed_s, duration_s)
         if self.mode == Progress.TTY:
             self.stream.write("\r\033[K" + line)
             self._drawn = True
