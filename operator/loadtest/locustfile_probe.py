@@ -78,17 +78,19 @@ def probe(files: list[str]) -> dict[str, Any]:
         users.update(user_classes)
         shapes.extend(type(s).__name__ for s in shape_classes)
     return {
-        "user_classes": [
-            {
-                "name": name,
-                "weight": int(getattr(cls, "weight", 1) or 1),
-                "fixed_count": int(getattr(cls, "fixed_count", 0) or 0),
-                "mean_wait_s": _mean_wait(cls),
-                "tasks": len(getattr(cls, "tasks", []) or []),
-            }
-            for name, cls in sorted(users.items())
-        ],
+        "user_classes": [user_class_fields(name, cls) for name, cls in sorted(users.items())],
         "shape_classes": shapes,
+    }
+
+
+def user_class_fields(name: str, cls: Any) -> dict[str, Any]:
+    """What the planned rate needs from a User class (the fields of locustfiles.UserClassInfo)."""
+    return {
+        "name": name,
+        "weight": int(getattr(cls, "weight", 1) or 1),
+        "fixed_count": int(getattr(cls, "fixed_count", 0) or 0),
+        "mean_wait_s": _mean_wait(cls),
+        "tasks": len(getattr(cls, "tasks", []) or []),
     }
 
 

@@ -24,7 +24,7 @@ from loadtest.artifact import (
     WorkerStats,
 )
 from loadtest.fileio import write_json_atomic
-from loadtest.locustfile_probe import _mean_wait
+from loadtest.locustfile_probe import user_class_fields
 from loadtest.locustfiles import UserClassInfo, planned_rps
 from loadtest.recording import INTERVAL_S, RunAggregate
 
@@ -355,15 +355,5 @@ class MasterPlugin:
             logger.exception("loadtest: could not write the HTML report")
 
     def _planned_rps(self) -> float | None:
-        classes = []
-        for cls in self.environment.user_classes or []:
-            classes.append(
-                UserClassInfo(
-                    name=cls.__name__,
-                    weight=int(getattr(cls, "weight", 1) or 1),
-                    fixed_count=int(getattr(cls, "fixed_count", 0) or 0),
-                    mean_wait_s=_mean_wait(cls),
-                    tasks=len(getattr(cls, "tasks", []) or []),
-                )
-            )
+        classes = [UserClassInfo(**user_class_fields(c.__name__, c)) for c in self.environment.user_classes or []]
         return planned_rps(classes, self.target_users) if self.target_users else None
