@@ -42,7 +42,7 @@ COPY --from=helm /opt/loadtest/bin/helm /usr/local/bin/helm
 COPY charts/loadtest /app/charts/loadtest
 COPY locustfiles /app/locustfiles
 # A stable path for the load-shape module, for the chart's locustfiles.extraPaths.
-RUN ln -s "$(/opt/venv/bin/python -c 'import loadtest.shapes as s; print(s.SHAPEFILE)')" /app/shapefile.py \
+RUN ln -s "$(/opt/venv/bin/python -c 'import loadtest.locust.shapes as s; print(s.SHAPEFILE)')" /app/shapefile.py \
  && /opt/venv/bin/python -m compileall -q /app/locustfiles
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -54,4 +54,4 @@ WORKDIR /app
 USER 10001:10001
 # 5557 workers -> master, 8089 web UI/API, 9646 /metrics.
 EXPOSE 5557 8089 9646
-CMD ["python", "-m", "loadtest.agent", "--help"]
+CMD ["python", "-m", "loadtest.locust.agent", "--help"]

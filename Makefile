@@ -73,9 +73,10 @@ test-cluster: $(STAMP) cluster-tools ## Cluster tier only (starts its own contro
 	$(VENV)/bin/pytest tests/cluster -q $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: $(STAMP) ## ruff and mypy --strict
+lint: $(STAMP) ## ruff, mypy --strict and the import layering (dependencies point one way, no circles)
 	$(VENV)/bin/ruff check operator tests bench locustfiles
 	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_layering.py
 
 .PHONY: loadtest
 loadtest: $(STAMP) ## Run a load test (see the knobs above); exit code is the gate's

@@ -26,13 +26,13 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
-from loadtest.summary import steady_state_rps  # noqa: E402
+from loadtest.run.summary import steady_state_rps  # noqa: E402
 
 
 def _role(proc: psutil.Process) -> str:
     argv = proc.cmdline()
     cmd = " ".join(argv)
-    if "loadtest.agent" in cmd:
+    if "loadtest.locust.agent" in cmd:
         return "locust master" if "--master" in argv else f"locust worker pid {proc.pid}"
     if "demo_target" in cmd or "uvicorn" in cmd or "multiprocessing" in cmd:
         return f"demo target pid {proc.pid}"

@@ -28,9 +28,10 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from loadtest import exporting, exposition, histogram
-from loadtest.artifact import EndpointStats
-from loadtest.recording import RunAggregate, WindowPayload
+from loadtest.metrics import collector, exposition
+from loadtest.stats import histogram
+from loadtest.stats.artifact import EndpointStats
+from loadtest.stats.recording import RunAggregate, WindowPayload
 
 TOTAL_REQUESTS = 300_000
 WINDOWS = 60
@@ -44,7 +45,7 @@ class BenchSource:
 
     def __init__(self, aggregate: RunAggregate, now: float) -> None:
         self.aggregate = aggregate
-        self.info = exporting.RunInfo("bench", "bench", "http://127.0.0.1", 1000, "0000000")
+        self.info = collector.RunInfo("bench", "bench", "http://127.0.0.1", 1000, "0000000")
         self.report_window_s = 3.0
         self.now = now
 
@@ -57,14 +58,14 @@ class BenchSource:
     def target_user_count(self) -> int:
         return 1000
 
-    def workers(self) -> Sequence[exporting.WorkerView]:
-        return [exporting.WorkerView(f"worker-{i}", "running", 55.0, 120_000_000, 250, 4.0) for i in range(4)]
+    def workers(self) -> Sequence[collector.WorkerView]:
+        return [collector.WorkerView(f"worker-{i}", "running", 55.0, 120_000_000, 250, 4.0) for i in range(4)]
 
     def verdict(self) -> str | None:
         return None
 
-    def sla_limits(self) -> Sequence[exporting.SlaLimit]:
-        return [exporting.SlaLimit("Aggregated", "p95", 0.5), exporting.SlaLimit("Aggregated", "error_ratio", 0.01)]
+    def sla_limits(self) -> Sequence[collector.SlaLimit]:
+        return [collector.SlaLimit("Aggregated", "p95", 0.5), collector.SlaLimit("Aggregated", "error_ratio", 0.01)]
 
 
 class Workload:
@@ -127,8 +128,8 @@ def measure(endpoints: int) -> dict[str, float]:
         aggregate.add_windows([work.window(now - WINDOWS + w, TOTAL_REQUESTS // WINDOWS)], users=1000)
     source = BenchSource(aggregate, now)
     registry = CollectorRegistry()
-    collector = exporting.LoadtestCollector(source, max_endpoints=max(endpoints, 1), clock=lambda: source.now)
-    registry.register(collector)
+    scraped = collector.LoadtestCollector(source, max_endpoints=max(endpoints, 1), clock=lambda: source.now)
+    registry.register(scraped)
     body = exposition.encode_text(registry)  # first scrape admits every endpoint
 
     def advance(requests: int, every_endpoint: bool = False) -> Callable[[], None]:

@@ -3,7 +3,7 @@
 #
 # Why build from source: the only reachable download source is the Go module proxy, and
 # `go install module@version` gives a reproducible, checksum-verified (sumdb) build.
-# The chart tests and pyhelm3 (operator/loadtest/rendering.py) run this binary.
+# The chart tests and pyhelm3 (operator/loadtest/backends/kubernetes/rendering.py) run this binary.
 # The ldflags (as in helm's Makefile) make `helm version` report the pinned release and make
 # `helm template`/`helm lint` assume the Kubernetes minor helm was built against, not v1.20.
 set -euo pipefail

@@ -3,7 +3,7 @@
 #
 # Why Debian's package: it is signed, cached by apt mirrors, and ships promtool, which
 # the rules tests need. The local backend starts its own Prometheus per run (see
-# operator/loadtest/promserver.py), so the package's system service must never run:
+# operator/loadtest/metrics/prometheus.py), so the package's system service must never run:
 # a policy-rc.d that denies service starts is in place during the install, and any
 # unit the package enabled is stopped and disabled afterwards.
 set -euo pipefail

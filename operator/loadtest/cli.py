@@ -12,9 +12,9 @@ from types import FrameType
 from typing import Any
 
 from loadtest import __version__
-from loadtest.errors import LoadtestError
-from loadtest.exitcodes import ExitCode
-from loadtest.spec import LIST_FIELDS, RunSpec, env_var, flag, resolve
+from loadtest.core.errors import LoadtestError
+from loadtest.core.exitcodes import ExitCode
+from loadtest.core.spec import LIST_FIELDS, RunSpec, env_var, flag, resolve
 
 _HELP = {
     "scenario": "scenario folder under locustfiles/ (default api_browsing)",
@@ -74,7 +74,7 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from loadtest import controller
+    from loadtest.run import controller
 
     flags = {name: getattr(args, name) for name in RunSpec.model_fields}
     spec = resolve(spec_file=args.spec, flags=flags)
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a load test (flags override LOADTEST_* and the spec file)")
     _add_run_flags(run)
     run.set_defaults(func=_run)
-    for module in ("loadtest.gate_cli", "loadtest.demo_target.cli"):
+    for module in ("loadtest.gate.command", "loadtest.demo_target.cli"):
         __import__(module, fromlist=["register"]).register(sub)
     return parser
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-# LOADTEST_CHART (as in loadtest.rendering) points the tests at another copy of the chart.
+# LOADTEST_CHART (as in loadtest.backends.kubernetes.rendering) points the tests at another copy of the chart.
 CHART = Path(os.environ.get("LOADTEST_CHART") or REPO / "charts" / "loadtest")
 SCHEMAS_SCRIPT = REPO / "scripts" / "k8s-schemas.sh"
 HELM_TIMEOUT_S = 60  # one `helm template` of this chart takes well under a second

@@ -150,7 +150,8 @@ def test_the_gate_job_evaluates_the_runs_stats_from_the_shared_claim_once(render
     assert env["LOADTEST_GATE_SLA"]["value"] == "/locust/checkout/sla.yaml"
     script = spec["containers"][0]["command"][2]
     assert 'loadtest gate --stats "$LOADTEST_GATE_STATS"' in script
-    assert script.index("loadtest gate") < script.index("python -m loadtest.bundle") < script.index('exit "$code"')
+    bundle = script.index("python -m loadtest.backends.kubernetes.bundle")
+    assert script.index("loadtest gate") < bundle < script.index('exit "$code"')
     affinity = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
     assert affinity["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "master"
 

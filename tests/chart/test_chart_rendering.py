@@ -10,8 +10,8 @@ import pytest
 import yaml
 from chartkit import NAMESPACE, RELEASE, REPO, SCENARIOS, Helm, find, pod_specs, scenario_id
 
-from loadtest import rendering
-from loadtest.errors import ClusterError
+from loadtest.backends.kubernetes import rendering
+from loadtest.core.errors import ClusterError
 
 CHECKSUM = "checksum/locustfiles"
 FILES = {

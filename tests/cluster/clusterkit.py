@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loadtest.cluster import LocalCluster
+from loadtest.backends.kubernetes.cluster import LocalCluster
 
 WAIT_TIMEOUT_S = 60.0  # kwok acts within a second; a minute means a controller is stuck
 POLL_S = 0.25

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.cluster import LocalCluster, scripts_dir
+from loadtest.backends.kubernetes.cluster import LocalCluster, scripts_dir
 
 HERE = Path(__file__).resolve().parent
 

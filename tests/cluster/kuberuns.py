@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from loadtest.cluster import LocalCluster
+from loadtest.backends.kubernetes.cluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 # kwok never runs a container, so no request ever leaves a pod; the host is loopback all the same.

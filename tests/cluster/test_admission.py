@@ -7,7 +7,7 @@ import ipaddress
 from clusterkit import get_json, wait_for_condition
 from k8s_objects import as_json, pod, privileged_pod, restricted_pod_spec
 
-from loadtest.cluster import LocalCluster
+from loadtest.backends.kubernetes.cluster import LocalCluster
 
 
 def test_loadtest_namespace_refuses_a_privileged_pod(cluster: LocalCluster, name: str) -> None:

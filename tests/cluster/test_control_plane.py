@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from clusterkit import condition, get_json
 
-from loadtest.cluster import LocalCluster, read_versions, scripts_dir
+from loadtest.backends.kubernetes.cluster import LocalCluster, read_versions, scripts_dir
 
 
 def test_api_server_reports_the_pinned_kubernetes_version(cluster: LocalCluster) -> None:

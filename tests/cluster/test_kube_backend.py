@@ -13,7 +13,7 @@ from pathlib import Path
 import kuberuns as kr
 import pytest
 
-from loadtest.cluster import LocalCluster
+from loadtest.backends.kubernetes.cluster import LocalCluster
 
 WORKERS = 3
 

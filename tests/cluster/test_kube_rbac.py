@@ -9,8 +9,8 @@ import kuberuns as kr
 import pytest
 import yaml
 
-from loadtest.cluster import LocalCluster
-from loadtest.rendering import render
+from loadtest.backends.kubernetes.cluster import LocalCluster
+from loadtest.backends.kubernetes.rendering import render
 
 NAMESPACE = "loadtest"
 RUNNER_RELEASE = "rbac-runner"  # a release that only creates the runner's ServiceAccount, Role and RoleBinding

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loadtest.cluster import LocalCluster
+from loadtest.backends.kubernetes.cluster import LocalCluster
 
 NAMESPACE = "loadtest"
 RUNNER = "t-runner"  # one ServiceAccount for the module, like the chart's in-cluster runner

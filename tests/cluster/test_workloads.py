@@ -7,7 +7,7 @@ from datetime import datetime
 from clusterkit import condition, get_json, wait_for_condition, wait_until
 from k8s_objects import EXIT_CODE, FAILED_OUTCOME, RUN_FOR, as_json, claim, deployment, job, pod, restricted_pod_spec
 
-from loadtest.cluster import LocalCluster
+from loadtest.backends.kubernetes.cluster import LocalCluster
 
 
 def test_deployment_with_two_replicas_becomes_available(cluster: LocalCluster, name: str) -> None:

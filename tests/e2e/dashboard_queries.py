@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.promserver import PrometheusServer
+from loadtest.metrics.prometheus import PrometheusServer
 
 DASHBOARDS = sorted((Path(__file__).resolve().parents[2] / "charts" / "loadtest" / "dashboards").glob("*.json"))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import e2e_runs as runs
 import pytest
 
-from loadtest.processes import free_port
+from loadtest.core.processes import free_port
 
 GOOD = """
 from locust import FastHttpUser, task, between

@@ -19,8 +19,8 @@ from typing import Any
 import psutil
 import pytest
 
+from loadtest.core.errors import RunError
 from loadtest.demo_target.server import DemoTarget
-from loadtest.errors import RunError
 
 DETAIL = "GET /api/products/{id}"
 DELAY_MS = 600  # far above any unfaulted response time here, even on a loaded 2-core machine

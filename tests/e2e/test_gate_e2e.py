@@ -13,8 +13,8 @@ from typing import Any
 import e2e_runs as runs
 import pytest
 
+from loadtest.core.exitcodes import ExitCode
 from loadtest.demo_target.server import DemoTarget
-from loadtest.exitcodes import ExitCode
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.artifact import STATS_SCHEMA
-from loadtest.bundle import extract
-from loadtest.recording import RunAggregate, WindowRecorder
-from loadtest.rendering import render
+from loadtest.backends.kubernetes.bundle import extract
+from loadtest.backends.kubernetes.rendering import render
+from loadtest.stats.artifact import STATS_SCHEMA
+from loadtest.stats.recording import RunAggregate, WindowRecorder
 
 GATE_VALUES = {
     "run": {"id": "nightly"},

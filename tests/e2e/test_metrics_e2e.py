@@ -25,11 +25,11 @@ import e2e_runs as runs
 import pytest
 from dashboard_queries import datasource_refs, empty_panels, panel_queries, substitute_datasource
 
-from loadtest import artifact, histogram
-from loadtest.artifact import EndpointStats, StatsArtifact
+from loadtest.core.exitcodes import ExitCode
 from loadtest.demo_target.server import DemoTarget
-from loadtest.exitcodes import ExitCode
-from loadtest.promserver import JOB, PrometheusServer
+from loadtest.metrics.prometheus import JOB, PrometheusServer
+from loadtest.stats import artifact, histogram
+from loadtest.stats.artifact import EndpointStats, StatsArtifact
 
 pytestmark = pytest.mark.e2e
 

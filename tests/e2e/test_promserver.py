@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from loadtest import histogram
-from loadtest.errors import RunError
-from loadtest.exporting import LoadtestCollector, MetricsServer, SlaLimit, WorkerView, serve
-from loadtest.promhist import MAX_RELATIVE_ERROR
-from loadtest.promserver import PrometheusServer, find_binary
+from loadtest.core.errors import RunError
+from loadtest.metrics.buckets import MAX_RELATIVE_ERROR
+from loadtest.metrics.collector import LoadtestCollector, MetricsServer, SlaLimit, WorkerView, serve
+from loadtest.metrics.prometheus import PrometheusServer, find_binary
+from loadtest.stats import histogram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "metrics"))
 from dashboard_queries import empty_panels, panel_queries
-from exporting_source import FakeSource, add, stats  # type: ignore[import-not-found,unused-ignore]  # noqa: E402
+from metrics_source import FakeSource, add, stats  # type: ignore[import-not-found,unused-ignore]  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -225,7 +225,7 @@ def test_serve_works_and_stops_inside_a_gevent_patched_process() -> None:
         from gevent import monkey; monkey.patch_all()
         import urllib.request
         from prometheus_client import CollectorRegistry, Gauge
-        from loadtest.exporting import serve
+        from loadtest.metrics.collector import serve
         registry = CollectorRegistry()
         Gauge("patched_gauge", "x", registry=registry).set(3)
         server = serve(registry, "127.0.0.1", 0)

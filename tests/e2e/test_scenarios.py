@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest import shapes
 from loadtest.demo_target.server import DemoTarget
+from loadtest.locust import shapes
 
 pytestmark = pytest.mark.e2e
 

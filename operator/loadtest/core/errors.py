@@ -7,7 +7,7 @@ process exit code without the CLI knowing every subclass.
 
 from __future__ import annotations
 
-from loadtest.exitcodes import ExitCode
+from loadtest.core.exitcodes import ExitCode
 
 
 class LoadtestError(Exception):

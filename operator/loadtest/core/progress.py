@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from loadtest.spec import Progress
+from loadtest.core.spec import Progress
 
 PLAIN_INTERVAL_S = 10.0  # CI logs get a line every 10 s: readable, not a flood
 

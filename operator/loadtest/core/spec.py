@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from loadtest.errors import SpecError
+from loadtest.core.errors import SpecError
 
 USERS_PER_WORKER_DEFAULT = 500  # measured on a 2-core runner: see README "Choosing the worker count"
 DEFAULT_DURATION = "1m"  # `make loadtest` must finish within two minutes including start-up

@@ -23,12 +23,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from loadtest.core.processes import die_with_parent
 from loadtest.demo_target.api import ROUTE_KEYS, ROUTES, Api
 from loadtest.demo_target.config import AppConfig
 from loadtest.demo_target.counters import UNMATCHED, ProcessCounters, read_totals
 from loadtest.demo_target.faults import FaultSpecError, FaultTable, parse_fault
 from loadtest.demo_target.queries import Store
-from loadtest.procs import die_with_parent
 
 COUNTER_KEYS: tuple[str, ...] = (*ROUTE_KEYS, UNMATCHED)
 UNCOUNTED_PREFIXES = ("/_control/", "/healthz")  # api.md: control and health are never "served"

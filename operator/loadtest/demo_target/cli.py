@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loadtest.core.errors import LoadtestError, SpecError
 from loadtest.demo_target.api import ROUTE_KEYS
 from loadtest.demo_target.db import DEMO_PASSWORD, USER_COUNT
 from loadtest.demo_target.faults import Fault, parse_flag
-from loadtest.errors import LoadtestError, SpecError
 
 if TYPE_CHECKING:  # serving imports uvicorn: only `run` needs it, not `loadtest --help`
     from loadtest.demo_target.serving import ServerInfo

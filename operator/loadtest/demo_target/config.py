@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.errors import RunError
+from loadtest.core.errors import RunError
 
 CONFIG_ENV = "LOADTEST_DEMO_TARGET_CONFIG"  # internal: not a user flag, so not LOADTEST_DEMO_<FLAG>
 CONFIG_FILENAME = "config.json"

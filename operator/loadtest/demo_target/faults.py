@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.errors import SpecError
+from loadtest.core.errors import SpecError
 
 MAX_DELAY_MS = 60_000  # a minute: longer than any client timeout worth testing
 DEFAULT_STATUS = 503  # api.md: an injected failure is "service unavailable" unless asked otherwise

@@ -33,13 +33,13 @@ from typing import IO, Any
 
 import psutil
 
+from loadtest.core.errors import RunError
+from loadtest.core.processes import alive, descendants, die_with_parent, kill_all
 from loadtest.demo_target.api import ROUTE_KEYS
 from loadtest.demo_target.app import COUNTER_KEYS
 from loadtest.demo_target.config import LOG_FILENAME, SERVER_INFO_FILENAME
 from loadtest.demo_target.counters import process_ids, read_file
 from loadtest.demo_target.db import PreparedDb, prepare_database
-from loadtest.errors import RunError
-from loadtest.procs import alive, descendants, die_with_parent, kill_all
 
 POLL_S = 0.05  # readiness polling step: start-up takes ~1 s, so 50 ms adds little latency
 HTTP_TIMEOUT_S = 5.0  # a control request on loopback answers in milliseconds; 5 s means "hung"

@@ -19,12 +19,12 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from loadtest.core.errors import RunError
 from loadtest.demo_target import counters
 from loadtest.demo_target.api import ROUTE_KEYS
 from loadtest.demo_target.config import CONFIG_ENV, CONFIG_FILENAME, SERVER_INFO_FILENAME, AppConfig
 from loadtest.demo_target.db import PreparedDb, prepare_database
 from loadtest.demo_target.faults import Fault, FaultTable
-from loadtest.errors import RunError
 
 LISTEN_BACKLOG = 2048  # 1,000 Locust users may connect at once during a fast spawn
 KEEP_ALIVE_S = 30  # Locust users wait 1-3 s between requests: keep their connections open

@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from loadtest import artifact, gating, sla, verdict_output
-from loadtest.checks import Verdict
-from loadtest.errors import GateError
+from loadtest.core.errors import GateError
+from loadtest.gate import evaluation, output, sla
+from loadtest.gate.verdict import Verdict
+from loadtest.stats import artifact
 
 Unmatched = Literal["warn", "fail"]
 
@@ -49,8 +50,8 @@ def run_gate(
     """
     sla_model = sla.load(sla_path)
     stats = artifact.load(stats_path)
-    verdict = gating.evaluate(stats, sla_model, unmatched=unmatched)
-    verdict_output.write(verdict, out_dir, json_path=json_path, junit_path=junit_path)
+    verdict = evaluation.evaluate(stats, sla_model, unmatched=unmatched)
+    output.write(verdict, out_dir, json_path=json_path, junit_path=junit_path)
     return verdict
 
 
@@ -118,5 +119,5 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
         json_path=Path(json_raw) if json_raw else None,
         junit_path=Path(junit_raw) if junit_raw else None,
     )
-    sys.stdout.write(verdict_output.render_table(verdict, color=verdict_output.use_color(sys.stdout, env)))
-    return int(verdict_output.exit_code(verdict))
+    sys.stdout.write(output.render_table(verdict, color=output.use_color(sys.stdout, env)))
+    return int(output.exit_code(verdict))

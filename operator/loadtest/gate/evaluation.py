@@ -25,11 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from loadtest import saturation
-from loadtest.artifact import EndpointStats, StatsArtifact
-from loadtest.checks import RUN_GROUP, Check, Outcome, Result, Verdict, Window, number
-from loadtest.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
-from loadtest.sla import (
+from loadtest.gate import saturation
+from loadtest.gate.sla import (
     AggregateThreshold,
     EndpointThreshold,
     Limit,
@@ -38,6 +35,9 @@ from loadtest.sla import (
     default_min_samples_for_error_budget,
     default_min_samples_for_percentile,
 )
+from loadtest.gate.verdict import RUN_GROUP, Check, Outcome, Result, Verdict, Window, number
+from loadtest.stats.artifact import EndpointStats, StatsArtifact
+from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
 
 SETTLE_S = 10.0  # workers report every 3 s: a window this old has all its requests (the abort cache)
 

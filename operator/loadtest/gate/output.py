@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from loadtest.checks import RUN_GROUP, Check, Verdict, number
-from loadtest.exitcodes import ExitCode
+from loadtest.core.exitcodes import ExitCode
+from loadtest.gate.verdict import RUN_GROUP, Check, Verdict, number
 
 VERDICT_FILE = "verdict.json"
 JUNIT_FILE = "junit.xml"

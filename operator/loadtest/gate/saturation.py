@@ -26,9 +26,9 @@ no report falls after it).
 
 from __future__ import annotations
 
-from loadtest.artifact import StatsArtifact, WorkerSample
-from loadtest.checks import RUN_GROUP, Check, number
-from loadtest.sla import Saturation
+from loadtest.gate.sla import Saturation
+from loadtest.gate.verdict import RUN_GROUP, Check, number
+from loadtest.stats.artifact import StatsArtifact, WorkerSample
 
 
 def _check(metric: str, measured: float | None, limit: str, unit: str, n: int, ok: bool, why: str) -> Check:

@@ -3,7 +3,7 @@
 A pydantic model is the single source of truth: it validates the YAML, and the
 JSON schema shipped in ``schemas/sla.v1.json`` is generated from it
 (``tests/unit/test_sla_schema.py`` fails when the two drift; regenerate with
-``python -m loadtest.sla``). Errors name the file and the field path the way a
+``python -m loadtest.gate.sla``). Errors name the file and the field path the way a
 user reads them (``sla.yaml: endpoints[1].p95: 'fast' is not a number``).
 
 Limits are written as a bare number or with an explicit operator:
@@ -44,8 +44,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from loadtest import sla_errors
-from loadtest.errors import GateError
+from loadtest.core.errors import GateError
+from loadtest.gate import sla_errors
 
 SLA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "sla.v1.json"
@@ -367,8 +367,8 @@ def parse(data: Any, origin: str) -> Sla:
         return Sla.model_validate(data)
     except ValidationError as exc:
         raise GateError(
-            sla_errors.describe(exc, origin, data),
-            hint=f"the SLA format is described by {SCHEMA_PATH.name} (loadtest/schemas)",
+            sla_errors.describe(exc, origin, Sla),
+            hint=f"the SLA format is described by {SCHEMA_PATH.name} (loadtest/gate/schemas)",
         ) from exc
 
 

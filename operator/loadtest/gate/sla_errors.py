@@ -8,7 +8,7 @@ and, for a misspelt key, the keys that are allowed there.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -29,32 +29,36 @@ def field_path(loc: Sequence[int | str]) -> str:
     return out or "(top level)"
 
 
-def _model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
-    """The model whose keys are allowed at `loc` (for 'unknown key' hints)."""
-    from loadtest import sla  # late: sla imports this module
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's annotation (`X`, `list[X]`, `X | None`, `dict[str, X]`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
 
-    model: type[BaseModel] = sla.Sla
+
+def _model_at(root: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel]:
+    """The model whose keys are allowed at `loc` (for 'unknown key' hints), found by walking `root`'s fields."""
+    model = root
     for part in loc:
         if isinstance(part, int):
             continue
-        children: dict[str, type[BaseModel]] = {
-            "aggregate": sla.AggregateThreshold,
-            "endpoints": sla.EndpointThreshold,
-            "saturation": sla.Saturation,
-        }
-        nested = children.get(part) if model is sla.Sla else None
+        field = model.model_fields.get(part)
+        nested = _nested_model(field.annotation) if field is not None else None
         if nested is None:
             return model
         model = nested
     return model
 
 
-def _message(err: ErrorDetails) -> str:
+def _message(err: ErrorDetails, root: type[BaseModel]) -> str:
     kind, value, loc = err["type"], err.get("input"), err["loc"]
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
     if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
-        allowed = ", ".join(model.model_fields) if model is not None else ""
+        allowed = ", ".join(_model_at(root, loc[:-1]).model_fields)
         return f"unknown key {loc[-1]!r}" + (f"; allowed here: {allowed}" if allowed else "")
     if kind == "missing":
         if loc == ("version",):
@@ -105,9 +109,9 @@ def _collapse_union(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     return out
 
 
-def describe(exc: ValidationError, origin: str, data: Any) -> str:
+def describe(exc: ValidationError, origin: str, root: type[BaseModel]) -> str:
     """One line per problem: `<file>: <field path>: <what is wrong>`."""
     lines = []
     for err in _collapse_union(exc.errors(include_url=False)):
-        lines.append(f"{origin}: {field_path(err['loc'])}: {_message(err)}")
+        lines.append(f"{origin}: {field_path(err['loc'])}: {_message(err, root)}")
     return "\n".join(dict.fromkeys(lines))

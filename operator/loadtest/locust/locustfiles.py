@@ -1,7 +1,7 @@
 """Finding and checking locustfiles before any process starts.
 
 Importing a locustfile runs user code and gevent's monkey-patching, so the
-check runs in a child interpreter (`python -m loadtest.locustfile_probe`) and
+check runs in a child interpreter (`python -m loadtest.locust.probe`) and
 reports back as JSON: syntax and import errors with file and line, the User
 classes with their weights and mean wait, and any LoadTestShape.
 """
@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.errors import LocustfileError, SpecError
-from loadtest.spec import RunSpec
+from loadtest.core.errors import LocustfileError, SpecError
+from loadtest.core.spec import RunSpec
 
 PROBE_TIMEOUT_S = 60  # importing locust + a locustfile takes ~1-2 s; anything near this is a hang
 
@@ -93,7 +93,7 @@ def probe(files: list[Path], pythonpath: list[Path]) -> LocustfileInfo:
     env["PYTHONPATH"] = os.pathsep.join([str(p) for p in pythonpath] + [env.get("PYTHONPATH", "")]).strip(
         os.pathsep
     )
-    cmd = [sys.executable, "-m", "loadtest.locustfile_probe", *[str(f) for f in files]]
+    cmd = [sys.executable, "-m", "loadtest.locust.probe", *[str(f) for f in files]]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env, check=False)
     except subprocess.TimeoutExpired as exc:

@@ -13,8 +13,11 @@ import gevent
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from loadtest import histogram
-from loadtest.artifact import (
+from loadtest.core.fileio import write_json_atomic
+from loadtest.locust.locustfiles import UserClassInfo, planned_rps
+from loadtest.locust.probe import user_class_fields
+from loadtest.stats import histogram
+from loadtest.stats.artifact import (
     STATS_FILE,
     STATS_SCHEMA,
     STATUS_FILE,
@@ -23,16 +26,12 @@ from loadtest.artifact import (
     WorkerSample,
     WorkerStats,
 )
-from loadtest.fileio import write_json_atomic
-from loadtest.locustfile_probe import user_class_fields
-from loadtest.locustfiles import UserClassInfo, planned_rps
-from loadtest.recording import INTERVAL_S, RunAggregate
+from loadtest.stats.recording import INTERVAL_S, REPORT_INTERVAL_S, RunAggregate
 
-logger = logging.getLogger("loadtest.plugin")
+logger = logging.getLogger("loadtest.locust.plugin")
 
 STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
 RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
-REPORT_INTERVAL_S = 3.0  # Locust workers report every 3 s (locust.runners.WORKER_REPORT_INTERVAL)
 CSV_REWRITE_WAIT_S = 1.2  # Locust rewrites its stats CSV every 1 s (CSV_STATS_INTERVAL_SEC)
 FINAL_REPORT_WAIT_S = 30.0  # a worker stopping thousands of users can take seconds to send its last report
 
@@ -94,14 +93,6 @@ class MasterPlugin:
         runner = self.environment.runner
         if runner is not None:
             runner.quit = self._quit_after_final_reports  # type: ignore[method-assign]
-        options = self.environment.parsed_options
-        port = int(getattr(options, "loadtest_metrics_port", -1))
-        if port >= 0:
-            from loadtest.plugin_metrics import start_metrics_server
-
-            host = getattr(options, "loadtest_metrics_host", "127.0.0.1")
-            self.metrics_server = start_metrics_server(self, self.sla, host, port)
-            self.event("metrics_serving", f"{host}:{self.metrics_server.port}/metrics")
         gevent.spawn(self._status_loop)
 
     def event(self, kind: str, detail: str) -> None:
@@ -205,8 +196,8 @@ class MasterPlugin:
     def _abort_monitor(self) -> Any:
         if not self.sla:
             return None
-        from loadtest import sla as sla_module
-        from loadtest.gating import AbortMonitor
+        from loadtest.gate import sla as sla_module
+        from loadtest.gate.evaluation import AbortMonitor
 
         monitor = AbortMonitor(sla_module.load(Path(self.sla)))
         return monitor if monitor.enabled else None
@@ -335,7 +326,7 @@ class MasterPlugin:
         if self.artifacts is None:
             return
         try:
-            from loadtest.gate_cli import run_gate
+            from loadtest.gate.command import run_gate
 
             self.verdict = run_gate(self.artifacts / STATS_FILE, Path(self.sla), self.artifacts).outcome
         except Exception:

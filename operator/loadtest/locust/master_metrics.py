@@ -1,6 +1,6 @@
-"""The master plugin's view of a run as `exporting.MetricsSource`, and the /metrics server it starts.
+"""The master plugin's view of a run as `collector.MetricsSource`, and the /metrics server it starts.
 
-Kept apart from plugin_master.py so the exporter sees a narrow, documented
+Kept apart from master.py (which never imports it: plugin.py wires the two) so the exporter sees a narrow, documented
 interface and the master's bookkeeping stays in one place.
 """
 
@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from loadtest import exporting
-from loadtest.exporting import RunInfo, SlaLimit, WorkerView
-from loadtest.recording import AGGREGATE_NAME, RunAggregate
+from loadtest.metrics import collector
+from loadtest.metrics.collector import RunInfo, SlaLimit, WorkerView
+from loadtest.stats.recording import AGGREGATE_NAME, REPORT_INTERVAL_S, RunAggregate
 
 if TYPE_CHECKING:
-    from loadtest.plugin_master import MasterPlugin
-    from loadtest.sla import Sla
+    from loadtest.gate.sla import Sla
+    from loadtest.locust.master import MasterPlugin
 
 
 class MasterMetricsSource:
-    """Implements exporting.MetricsSource over the master plugin's live state."""
+    """Implements collector.MetricsSource over the master plugin's live state."""
 
     def __init__(self, master: MasterPlugin, sla: Sla | None) -> None:
         self.master = master
@@ -45,8 +45,6 @@ class MasterMetricsSource:
 
     @property
     def report_window_s(self) -> float:
-        from loadtest.plugin_master import REPORT_INTERVAL_S
-
         return REPORT_INTERVAL_S
 
     def runner_state(self) -> str:
@@ -89,7 +87,7 @@ class MasterMetricsSource:
         endpoints seen so far (a group's limit is shown on each of its endpoints)."""
         if self.sla is None:
             return []
-        from loadtest.sla import AggregateThreshold, EndpointThreshold
+        from loadtest.gate.sla import AggregateThreshold, EndpointThreshold
 
         names = [(a.method, a.name) for a in self.master.aggregate.endpoints()]
         out: list[SlaLimit] = []
@@ -112,12 +110,12 @@ class MasterMetricsSource:
         return out
 
 
-def start_metrics_server(master: MasterPlugin, sla_path: str, host: str, port: int) -> exporting.MetricsServer:
+def start_metrics_server(master: MasterPlugin, sla_path: str, host: str, port: int) -> collector.MetricsServer:
     sla = None
     if sla_path:
-        from loadtest import sla as sla_module
+        from loadtest.gate import sla as sla_module
 
         sla = sla_module.load(Path(sla_path))
     registry = CollectorRegistry()
-    exporting.register(registry, MasterMetricsSource(master, sla))
-    return exporting.serve(registry, host, port)
+    collector.register(registry, MasterMetricsSource(master, sla))
+    return collector.serve(registry, host, port)

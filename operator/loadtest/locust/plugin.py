@@ -1,4 +1,4 @@
-"""The Locust plugin loaded by `loadtest.agent` into the master and every worker.
+"""The Locust plugin loaded by `loadtest.locust.agent` into the master and every worker.
 
 Workers record every request into exact 1-second windows (recording.py) and
 ship them, with their CPU and event-loop lag, inside Locust's own worker
@@ -22,10 +22,11 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtest.plugin_master import MasterPlugin
-from loadtest.recording import WindowRecorder
+from loadtest.locust.master import MasterPlugin
+from loadtest.locust.master_metrics import start_metrics_server
+from loadtest.stats.recording import WindowRecorder
 
-logger = logging.getLogger("loadtest.plugin")
+logger = logging.getLogger("loadtest.locust.plugin")
 
 LOOP_LAG_PROBE_S = 0.1  # how often the worker's event loop is probed for lag
 
@@ -136,9 +137,20 @@ def _on_init(environment: Environment, **_: Any) -> None:
     elif isinstance(runner, MasterRunner):
         _master = MasterPlugin(environment)
         _master.install()
+        _serve_metrics(_master)
         environment.events.quit.add_listener(lambda **_: _master_quit(environment))
     else:
         logger.warning("loadtest plugin: standalone (non-distributed) Locust runs are not recorded")
+
+
+def _serve_metrics(master: MasterPlugin) -> None:
+    """Start the master's /metrics server when the controller asked for one (--loadtest-metrics-port)."""
+    options = master.environment.parsed_options
+    port = int(getattr(options, "loadtest_metrics_port", -1))
+    if port >= 0:
+        host = getattr(options, "loadtest_metrics_host", "127.0.0.1")
+        master.metrics_server = start_metrics_server(master, master.sla, host, port)
+        master.event("metrics_serving", f"{host}:{master.metrics_server.port}/metrics")
 
 
 def _master_quit(environment: Environment) -> None:

@@ -1,6 +1,6 @@
 """Child-process probe: import locustfiles the way Locust does and print one JSON line.
 
-Run as `python -m loadtest.locustfile_probe FILE...`. Never raises: every
+Run as `python -m loadtest.locust.probe FILE...`. Never raises: every
 failure becomes {"error": {...}} naming the file and line of the user's code.
 """
 

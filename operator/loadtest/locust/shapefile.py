@@ -1,15 +1,15 @@
 """The load shape chosen by the run spec, as the one `LoadTestShape` Locust finds.
 
 Pass this file to Locust as an extra `-f` file (`-f scenario.py,<this file>`;
-its path is `loadtest.shapes.SHAPEFILE`). Locust instantiates every shape
+its path is `loadtest.locust.shapes.SHAPEFILE`). Locust instantiates every shape
 class it finds when it loads its files, so this module defines exactly one,
 and that one reads `LOADTEST_SHAPE` / `LOADTEST_SHAPE_OPTIONS` from the
 environment at load time: a bad option stops Locust before a user spawns,
 with the same message the controller's own validation gives. Workers load
 the file too (they never tick), so every process needs the environment;
-`loadtest.shapes.shape_env(options)` builds it.
+`loadtest.locust.shapes.shape_env(options)` builds it.
 
-Keep this module tiny: the arithmetic lives in `loadtest.shapes`, where it is
+Keep this module tiny: the arithmetic lives in `loadtest.locust.shapes`, where it is
 tested without Locust.
 """
 
@@ -20,13 +20,13 @@ import sys
 
 from locust import LoadTestShape
 
-from loadtest import shapes
-from loadtest.errors import SpecError
-from loadtest.exitcodes import ExitCode
+from loadtest.core.errors import SpecError
+from loadtest.core.exitcodes import ExitCode
+from loadtest.locust import shapes
 
 
 class SpecShape(LoadTestShape):
-    """Delegates every tick to `loadtest.shapes.tick` with options from the environment."""
+    """Delegates every tick to `loadtest.locust.shapes.tick` with options from the environment."""
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Locust leaves it unannotated

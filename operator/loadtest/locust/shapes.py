@@ -26,7 +26,7 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Literal, TypeAlias
 
-from loadtest.errors import SpecError
+from loadtest.core.errors import SpecError
 
 Tick: TypeAlias = tuple[int, float]
 ShapeName: TypeAlias = Literal["ramp", "step", "spike"]

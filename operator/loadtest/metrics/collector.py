@@ -28,10 +28,10 @@ from typing import Protocol
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from loadtest.errors import SpecError
-from loadtest.exposition import HistogramSeries, MetricsServer, RowFamily, serve
-from loadtest.promhist import Digest, union_percentiles
-from loadtest.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, RunAggregate
+from loadtest.core.errors import SpecError
+from loadtest.metrics.buckets import Digest, union_percentiles
+from loadtest.metrics.exposition import HistogramSeries, MetricsServer, RowFamily, serve
+from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, RunAggregate
 
 __all__ = [
     "LoadtestCollector",

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from loadtest.promhist import LE_LABELS
+from loadtest.metrics.buckets import LE_LABELS
 
 # What encode_text writes. (prometheus_client's CONTENT_TYPE_LATEST names its newer 1.0.0 variant.)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import yaml
 
-from loadtest.errors import RunError, SpecError
+from loadtest.core.errors import RunError, SpecError
 
 DEFAULT_SCRAPE_INTERVAL_S = 2.0  # dashboards use rate windows of a few scrapes; 2 s keeps short runs visible
 READY_TIMEOUT_S = 60.0  # TSDB and rule loading take ~1 s; a loaded CI machine needs far more
@@ -42,7 +42,7 @@ HTTP_TIMEOUT_S = 10.0
 PORT_ATTEMPTS = 3  # the free port we picked can be taken before Prometheus binds it
 POLL_S = 0.1
 JOB = "loadtest"
-RULES_FILE = Path(__file__).resolve().parents[2] / "charts" / "loadtest" / "rules" / "loadtest.rules.yaml"
+RULES_FILE = Path(__file__).resolve().parents[3] / "charts" / "loadtest" / "rules" / "loadtest.rules.yaml"
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,17 @@ from typing import TextIO
 
 import yaml
 
-from loadtest import artifact, shapes, summary
-from loadtest.errors import LoadtestError, RunError, SpecError
-from loadtest.eventlog import EventLog
-from loadtest.exitcodes import ExitCode
-from loadtest.local import LocalBackend, LocalPlan
-from loadtest.locustfiles import LocustfileInfo, probe, resolve_files
-from loadtest.preflight import check_allowed, check_reachable
-from loadtest.progress import ProgressDisplay
-from loadtest.spec import Backend, RunSpec, new_run_id, to_yaml
+from loadtest.backends.local.fleet import LocalBackend, LocalPlan
+from loadtest.core.errors import LoadtestError, RunError, SpecError
+from loadtest.core.eventlog import EventLog
+from loadtest.core.exitcodes import ExitCode
+from loadtest.core.progress import ProgressDisplay
+from loadtest.core.spec import Backend, RunSpec, new_run_id, to_yaml
+from loadtest.locust import shapes
+from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files
+from loadtest.run import summary
+from loadtest.run.preflight import check_allowed, check_reachable
+from loadtest.stats import artifact
 
 DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
 PROM_SCRAPE_S = 2.0  # live enough for a dashboard, cheap enough for a 2-core runner
@@ -66,7 +68,7 @@ def prepare(spec: RunSpec) -> Prepared:
         )
     sla_path = _sla_path(spec, files)
     if sla_path is not None:
-        from loadtest import sla as sla_module
+        from loadtest.gate import sla as sla_module
 
         sla_module.load(sla_path)  # a bad SLA file is a usage error before any load
     if spec.host is not None:
@@ -130,8 +132,8 @@ def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str
 
 def _start_prometheus(stack: contextlib.ExitStack, p: Prepared, log: EventLog, progress: ProgressDisplay) -> list[str]:
     """A real Prometheus scraping the master's /metrics; its data stays in the run's artifacts."""
-    from loadtest.processes import free_port
-    from loadtest.promserver import PrometheusServer
+    from loadtest.core.processes import free_port
+    from loadtest.metrics.prometheus import PrometheusServer
 
     metrics_port = free_port()
     prom = PrometheusServer(
@@ -201,7 +203,7 @@ def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> 
 
 
 def _execute_kubernetes(p: Prepared, log: EventLog, progress: ProgressDisplay, out: TextIO) -> int:
-    from loadtest.deploying import KubeBackend, chart_values
+    from loadtest.backends.kubernetes.deploying import KubeBackend, chart_values
 
     spec = p.spec
     sla_file = None
@@ -253,9 +255,9 @@ def _report(p: Prepared, out: TextIO, interrupted: bool) -> int:
 
 def gate_after_run(run_dir: Path, sla_path: Path, out: TextIO) -> int:
     """Decide from the exact stats artifact; print the table; the verdict is the exit code."""
-    from loadtest import verdict_output
-    from loadtest.gate_cli import run_gate
+    from loadtest.gate import output
+    from loadtest.gate.command import run_gate
 
     verdict = run_gate(run_dir / artifact.STATS_FILE, sla_path, run_dir)
-    out.write("\n" + verdict_output.render_table(verdict, color=verdict_output.use_color(out)) + "\n")
-    return int(verdict_output.exit_code(verdict))
+    out.write("\n" + output.render_table(verdict, color=output.use_color(out)) + "\n")
+    return int(output.exit_code(verdict))

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from loadtest.errors import PreflightError
+from loadtest.core.errors import PreflightError
 
 PREFLIGHT_TIMEOUT_S = 5.0  # one request; a slow staging box still answers within this
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from loadtest import histogram
-from loadtest.artifact import EndpointStats, StatsArtifact
+from loadtest.stats import histogram
+from loadtest.stats.artifact import EndpointStats, StatsArtifact
 
 
 def _ms(value: float | None) -> str:

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from loadtest.errors import GateError
+from loadtest.core.errors import GateError
 
 STATS_SCHEMA = "loadtest.stats/v1"
 STATS_FILE = "stats.json"

@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from loadtest import histogram
-from loadtest.artifact import EndpointStats, IntervalStats
+from loadtest.stats import histogram
+from loadtest.stats.artifact import EndpointStats, IntervalStats
 
 INTERVAL_S = 1.0  # window length; 1 s makes warm-up exclusion exact to the second
+REPORT_INTERVAL_S = 3.0  # Locust workers report every 3 s (locust.runners.WORKER_REPORT_INTERVAL)
 AGGREGATE_NAME = "Aggregated"
 
 EndpointKey = tuple[str, str]  # (method, name)

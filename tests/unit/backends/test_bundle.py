@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bundle import BEGIN, END, emit, extract
+from loadtest.backends.kubernetes.bundle import BEGIN, END, emit, extract
 
 
 def test_a_run_directory_round_trips_through_a_log(tmp_path: Path) -> None:

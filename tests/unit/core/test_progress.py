@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from loadtest.progress import ProgressDisplay, format_status
-from loadtest.spec import Progress
+from loadtest.core.progress import ProgressDisplay, format_status
+from loadtest.core.spec import Progress
 
 STATUS = {"users": 1000, "target_users": 1000, "rps": 498.24, "requests": 2000, "failures": 5, "p95_ms": 23.4,
           "workers_connected": 2}  # fmt: skip

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.errors import SpecError
-from loadtest.spec import (
+from loadtest.core.errors import SpecError
+from loadtest.core.spec import (
     USERS_PER_WORKER_DEFAULT,
     Backend,
     parse_duration,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.core.errors import SpecError
 from loadtest.demo_target.cli import build_parser, resolve, run
 from loadtest.demo_target.faults import Fault
-from loadtest.errors import SpecError
 
 
 def parse(*argv: str) -> argparse.Namespace:

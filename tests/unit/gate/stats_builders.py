@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from loadtest import histogram
-from loadtest.artifact import (
+from loadtest.gate.sla import Sla, parse
+from loadtest.gate.verdict import Check
+from loadtest.stats import histogram
+from loadtest.stats.artifact import (
     STATS_SCHEMA,
     EndpointStats,
     IntervalStats,
@@ -15,9 +17,7 @@ from loadtest.artifact import (
     WorkerSample,
     WorkerStats,
 )
-from loadtest.checks import Check
-from loadtest.recording import EndpointAccum, aggregate
-from loadtest.sla import Sla, parse
+from loadtest.stats.recording import EndpointAccum, aggregate
 
 T0 = 1_700_000_000.0  # a whole second, so interval boundaries are easy to read
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from gating_artifacts import T0, artifact, endpoint, only, sla, worker
+from stats_builders import T0, artifact, endpoint, only, sla, worker
 
-from loadtest.artifact import RunEvent
-from loadtest.gating import evaluate
+from loadtest.gate.evaluation import evaluate
+from loadtest.stats.artifact import RunEvent
 
 HEALTHY = {T0 + 1: [endpoint("/a", [10.0] * 100)]}
 

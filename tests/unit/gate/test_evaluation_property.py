@@ -11,13 +11,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import numpy as np
-from gating_artifacts import T0, artifact, only, sla
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stats_builders import T0, artifact, only, sla
 
-from loadtest import histogram
-from loadtest.gating import evaluate, percent_to_fraction
-from loadtest.recording import RunAggregate, WindowRecorder
+from loadtest.gate.evaluation import evaluate, percent_to_fraction
+from loadtest.stats import histogram
+from loadtest.stats.recording import RunAggregate, WindowRecorder
 
 WORKERS = 4
 INTERVALS = 6

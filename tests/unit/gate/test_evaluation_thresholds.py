@@ -13,11 +13,11 @@ Bucket rounding, and why the boundaries sit where they do:
 from __future__ import annotations
 
 import pytest
-from gating_artifacts import T0, artifact, endpoint, from_histogram, only, sla
+from stats_builders import T0, artifact, endpoint, from_histogram, only, sla
 
-from loadtest import histogram
-from loadtest.artifact import EndpointStats
-from loadtest.gating import evaluate
+from loadtest.gate.evaluation import evaluate
+from loadtest.stats import histogram
+from loadtest.stats.artifact import EndpointStats
 
 
 def p95_run(tail_ms: float) -> dict[float, list[EndpointStats]]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from gating_artifacts import T0, artifact, endpoint, only, sla
+from stats_builders import T0, artifact, endpoint, only, sla
 
-from loadtest.gating import AbortMonitor, evaluate, evaluation_window, merged_endpoints
+from loadtest.gate.evaluation import AbortMonitor, evaluate, evaluation_window, merged_endpoints
 
 # Warm-up requests are slow, the steady state is fast: which intervals count is visible in p95.
 RUN = {

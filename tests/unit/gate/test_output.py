@@ -9,13 +9,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from gating_artifacts import T0, artifact, endpoint, sla, worker
+from stats_builders import T0, artifact, endpoint, sla, worker
 
-from loadtest import gate_cli, verdict_output
-from loadtest.checks import Verdict
-from loadtest.errors import GateError
-from loadtest.exitcodes import ExitCode
-from loadtest.gating import evaluate
+from loadtest.core.errors import GateError
+from loadtest.core.exitcodes import ExitCode
+from loadtest.gate import command, output
+from loadtest.gate.evaluation import evaluate
+from loadtest.gate.verdict import Verdict
 
 SLA_TEXT = "version: 1\naggregate: {p95: '< 500', error_rate: '< 5%'}\nendpoints:\n  - {name: /gone, p95: 1}\n"
 
@@ -36,13 +36,13 @@ def mixed_verdict() -> Verdict:
 def test_exit_codes_are_the_documented_ones(outcome: str, code: int) -> None:
     verdict = mixed_verdict()
     forced = Verdict(outcome, "", verdict.checks, verdict.window, "r", "s")  # type: ignore[arg-type]
-    assert verdict_output.exit_code(forced) == code
+    assert output.exit_code(forced) == code
     assert int(ExitCode.USAGE) == 2  # bad SLA/stats/arguments: raised as GateError before any verdict
 
 
 def test_the_table_shows_measured_limit_samples_and_result_for_every_check() -> None:
     verdict = mixed_verdict()
-    table = verdict_output.render_table(verdict, color=False)
+    table = output.render_table(verdict, color=False)
     rows = {line.split()[0] + " " + line.split("  ")[1].strip(): line for line in table.splitlines()[2:-1]}
     assert "\033[" not in table
     fail = next(line for line in table.splitlines() if "aggregate p95" in line)
@@ -58,14 +58,14 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
         def isatty(self) -> bool:
             return True
 
-    assert verdict_output.use_color(Tty(), {}) is True
-    assert verdict_output.use_color(Tty(), {"NO_COLOR": "1"}) is False
-    assert verdict_output.use_color(io.StringIO(), {}) is False
-    assert "\033[31mFAIL" in verdict_output.render_table(mixed_verdict(), color=True)
+    assert output.use_color(Tty(), {}) is True
+    assert output.use_color(Tty(), {"NO_COLOR": "1"}) is False
+    assert output.use_color(io.StringIO(), {}) is False
+    assert "\033[31mFAIL" in output.render_table(mixed_verdict(), color=True)
 
 
 def test_verdict_json_carries_every_check_and_the_exit_code() -> None:
-    body = json.loads(verdict_output.to_json(mixed_verdict()))
+    body = json.loads(output.to_json(mixed_verdict()))
     assert (body["schema"], body["outcome"], body["exit_code"]) == ("loadtest.verdict/v1", "FAIL", 1)
     p95 = next(c for c in body["checks"] if c["name"] == "aggregate p95")
     assert {k: p95[k] for k in ("measured", "limit", "samples", "result")} == {
@@ -79,7 +79,7 @@ def test_verdict_json_carries_every_check_and_the_exit_code() -> None:
 
 def test_junit_has_one_testcase_per_check_with_failure_error_and_skipped() -> None:
     verdict = mixed_verdict()
-    root = ET.fromstring(verdict_output.to_junit(verdict))
+    root = ET.fromstring(output.to_junit(verdict))
     suite = root.find("testsuite")
     assert suite is not None
     cases = suite.findall("testcase")
@@ -109,7 +109,7 @@ def write_inputs(tmp_path: Path, sla_text: str = SLA_TEXT) -> tuple[Path, Path]:
 
 def test_run_gate_writes_verdict_json_and_junit_next_to_the_stats(tmp_path: Path) -> None:
     stats, sla_path = write_inputs(tmp_path)
-    verdict = gate_cli.run_gate(stats, sla_path, stats.parent)
+    verdict = command.run_gate(stats, sla_path, stats.parent)
     assert verdict.outcome == "PASS"
     assert json.loads((stats.parent / "verdict.json").read_text())["outcome"] == "PASS"
     assert ET.parse(stats.parent / "junit.xml").getroot().tag == "testsuites"
@@ -117,7 +117,7 @@ def test_run_gate_writes_verdict_json_and_junit_next_to_the_stats(tmp_path: Path
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="loadtest")
-    gate_cli.register(parser.add_subparsers(dest="command"))
+    command.register(parser.add_subparsers(dest="command"))
     return parser.parse_args(["gate", *argv])
 
 
@@ -136,9 +136,9 @@ def test_gate_command_prints_the_table_and_returns_the_exit_code(
 def test_gate_flags_come_from_loadtest_gate_then_loadtest_environment(tmp_path: Path) -> None:
     stats, sla_path = write_inputs(tmp_path)
     env = {"LOADTEST_GATE_STATS": str(stats), "LOADTEST_SLA": str(sla_path), "LOADTEST_OUT": str(tmp_path / "o")}
-    assert gate_cli.run(parse([]), environ=env) == ExitCode.PASS
+    assert command.run(parse([]), environ=env) == ExitCode.PASS
     assert (tmp_path / "o" / "verdict.json").is_file()
-    assert gate_cli.env_value("sla", {"LOADTEST_GATE_SLA": "a", "LOADTEST_SLA": "b"}) == "a"
+    assert command.env_value("sla", {"LOADTEST_GATE_SLA": "a", "LOADTEST_SLA": "b"}) == "a"
 
 
 @pytest.mark.parametrize(
@@ -155,26 +155,26 @@ def test_gate_flags_come_from_loadtest_gate_then_loadtest_environment(tmp_path: 
 )
 def test_gate_usage_errors(argv: list[str], env: dict[str, str], message: str) -> None:
     with pytest.raises(GateError) as caught:
-        gate_cli.run(parse(argv), environ=env)
+        command.run(parse(argv), environ=env)
     assert (caught.value.message, caught.value.exit_code) == (message, ExitCode.USAGE)
 
 
 def test_a_bad_sla_file_fails_before_the_stats_are_read(tmp_path: Path) -> None:
     _, sla_path = write_inputs(tmp_path, "version: 1\naggregate: {p95: fast}\n")
     with pytest.raises(GateError) as caught:
-        gate_cli.run_gate(tmp_path / "missing.json", sla_path, None)
+        command.run_gate(tmp_path / "missing.json", sla_path, None)
     assert caught.value.message.startswith(f"{sla_path}: aggregate.p95: 'fast' is not a number")
 
 
 def test_a_missing_stats_file_is_a_usage_error(tmp_path: Path) -> None:
     _, sla_path = write_inputs(tmp_path)
     with pytest.raises(GateError) as caught:
-        gate_cli.run_gate(tmp_path / "missing.json", sla_path, None)
+        command.run_gate(tmp_path / "missing.json", sla_path, None)
     assert caught.value.exit_code == ExitCode.USAGE and "does not exist" in caught.value.message
 
 
 def test_an_inconclusive_run_says_why_in_the_last_line(tmp_path: Path) -> None:
     run = artifact({T0 + 1: [endpoint("/a", [10.0] * 100)]}, workers=[worker("w1", [99.0, 99.0, 99.0])])
     verdict = evaluate(run, sla({}))
-    last = verdict_output.render_table(verdict).splitlines()[-1]
+    last = output.render_table(verdict).splitlines()[-1]
     assert last.startswith("verdict: INCONCLUSIVE — generators cpu_percent: worker w1 reached 90% in 3 of 3")

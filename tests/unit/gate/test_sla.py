@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.errors import GateError
-from loadtest.exitcodes import ExitCode
-from loadtest.sla import (
+from loadtest.core.errors import GateError
+from loadtest.core.exitcodes import ExitCode
+from loadtest.gate.sla import (
     Limit,
     Sla,
     default_min_samples_for_error_budget,
@@ -187,7 +187,7 @@ def test_empty_or_malformed_files_name_the_file(tmp_path: Path, text: str, messa
 
 def test_the_model_rejects_unknown_keys_everywhere() -> None:
     for model in ("Sla", "AggregateThreshold", "EndpointThreshold", "Saturation"):
-        import loadtest.sla as module
+        import loadtest.gate.sla as module
 
         assert getattr(module, model).model_config["extra"] == "forbid"
     assert Sla.model_fields["version"].is_required()

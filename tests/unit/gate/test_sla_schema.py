@@ -10,16 +10,16 @@ import jsonschema
 import pytest
 import yaml
 
-from loadtest import sla
+from loadtest.gate import sla
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SLA_FILES = sorted([*REPO.glob("locustfiles/*/sla.yaml"), *REPO.glob("docs/sla-examples/*.yaml")])
 VALIDATOR = jsonschema.Draft202012Validator(json.loads(sla.SCHEMA_PATH.read_text(encoding="utf-8")))
 
 
 def test_the_shipped_schema_is_generated_from_the_model() -> None:
     shipped = sla.SCHEMA_PATH.read_text(encoding="utf-8")
-    assert shipped == sla.schema_text(), "schema drifted: run `.venv/bin/python -m loadtest.sla` and commit it"
+    assert shipped == sla.schema_text(), "schema drifted: run `.venv/bin/python -m loadtest.gate.sla` and commit it"
 
 
 def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "locustfiles"))  # as the controller's PYTHONPATH
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "locustfiles"))  # as the controller's PYTHONPATH
 
 from lib import validation  # noqa: E402
 from lib.api import Api, Names  # noqa: E402

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from loadtest import shapes
-from loadtest.errors import SpecError
-from loadtest.shapes import RampOptions, SpikeOptions, StepOptions
+from loadtest.core.errors import SpecError
+from loadtest.locust import shapes
+from loadtest.locust.shapes import RampOptions, SpikeOptions, StepOptions
 
 
 def test_ramp_asks_for_all_users_at_users_per_ramp_second_from_the_first_tick() -> None:

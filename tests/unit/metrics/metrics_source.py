@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from loadtest import histogram
-from loadtest.artifact import EndpointStats
-from loadtest.exporting import RunInfo, SlaLimit, WorkerView
-from loadtest.recording import RunAggregate, WindowPayload
+from loadtest.metrics.collector import RunInfo, SlaLimit, WorkerView
+from loadtest.stats import histogram
+from loadtest.stats.artifact import EndpointStats
+from loadtest.stats.recording import RunAggregate, WindowPayload
 
 NOW = 1_700_000_100.0  # the fake clock; windows are placed relative to it
 

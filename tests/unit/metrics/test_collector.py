@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from exporting_source import NOW, FakeSource, add, stats
+from metrics_source import NOW, FakeSource, add, stats
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from loadtest import histogram
-from loadtest.errors import SpecError
-from loadtest.exporting import (
+from loadtest.core.errors import SpecError
+from loadtest.metrics.collector import (
     OTHER_NAME,
     WORKER_STATES,
     LoadtestCollector,
@@ -17,6 +16,7 @@ from loadtest.exporting import (
     WorkerView,
     register,
 )
+from loadtest.stats import histogram
 
 RUN = {"run_id": "run-1", "scenario": "demo"}
 OLD = NOW - 60.0  # a window long before the last report intervals

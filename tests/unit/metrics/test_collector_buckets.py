@@ -9,8 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from loadtest import histogram
-from loadtest.promhist import (
+from loadtest.metrics.buckets import (
     ACCURATE_FROM_S,
     ACCURATE_TO_S,
     BUCKET_BOUNDS_MS,
@@ -21,6 +20,7 @@ from loadtest.promhist import (
     nearest_rank,
     union_percentiles,
 )
+from loadtest.stats import histogram
 
 
 def histogram_quantile(q: float, bounds_s: tuple[float, ...], cumulative: list[int]) -> float:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DASHBOARDS = sorted((ROOT / "charts" / "loadtest" / "dashboards").glob("*.json"))
 METRICS_DOC = ROOT / "docs" / "metrics.md"
 REQUIRED_VARIABLES = {"datasource", "run_id", "scenario", "endpoint"}

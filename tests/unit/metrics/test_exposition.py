@@ -8,12 +8,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from exporting_source import NOW, FakeSource, add, stats
+from metrics_source import NOW, FakeSource, add, stats
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtest.exporting import LoadtestCollector, RunInfo, SlaLimit, WorkerView
-from loadtest.exposition import RowFamily, encode_text, make_wsgi_app
+from loadtest.metrics.collector import LoadtestCollector, RunInfo, SlaLimit, WorkerView
+from loadtest.metrics.exposition import RowFamily, encode_text, make_wsgi_app
 
 Sample = tuple[str, tuple[tuple[str, str], ...], float]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.errors import PreflightError
-from loadtest.preflight import check_allowed
+from loadtest.core.errors import PreflightError
+from loadtest.run.preflight import check_allowed
 
 
 @pytest.mark.parametrize(

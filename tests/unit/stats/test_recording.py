@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from loadtest import histogram
-from loadtest.recording import RunAggregate, WindowRecorder, window_start
+from loadtest.stats import histogram
+from loadtest.stats.recording import RunAggregate, WindowRecorder, window_start
 
 
 def test_requests_land_in_the_window_of_their_completion_second() -> None:

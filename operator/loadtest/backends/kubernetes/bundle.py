@@ -6,7 +6,7 @@ a base64 tar.gz between two marker lines. The controller reads that log (it
 holds `pods/log` anyway) and unpacks it into results/<run_id>/ — no exec, no
 port-forward, no copy pod, nothing beyond the Role it already has.
 
-`python -m loadtest.bundle DIR` prints the bundle of DIR.
+`python -m loadtest.backends.kubernetes.bundle DIR` prints the bundle of DIR.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def extract(log_text: str, dest: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0]).is_dir():
-        sys.stderr.write("usage: python -m loadtest.bundle DIRECTORY\n")
+        sys.stderr.write("usage: python -m loadtest.backends.kubernetes.bundle DIRECTORY\n")
         return 2
     emit(Path(argv[0]), sys.stdout)
     return 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from loadtest.errors import ClusterError
+from loadtest.core.errors import ClusterError
 
 # A cold cluster-up builds the control plane from source first: several minutes per binary
 # on two cores. A warm one takes well under a minute; the script has its own per-step deadlines.
@@ -41,7 +41,7 @@ def cache_dir() -> Path:
 def scripts_dir() -> Path:
     """Where cluster-up.sh, cluster-down.sh and control-plane.env live."""
     explicit = os.environ.get("LOADTEST_SCRIPTS_DIR")
-    path = Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "scripts"
+    path = Path(explicit) if explicit else Path(__file__).resolve().parents[4] / "scripts"
     if not (path / "cluster-up.sh").is_file():
         raise ClusterError(
             f"scripts directory {path} has no cluster-up.sh",

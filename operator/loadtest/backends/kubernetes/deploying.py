@@ -21,20 +21,20 @@ from typing import Any
 import pyhelm3  # type: ignore[import-untyped]
 import yaml
 
-from loadtest import bundle
-from loadtest.errors import ClusterError, RunError
-from loadtest.eventlog import EventLog
-from loadtest.exitcodes import ExitCode
-from loadtest.kube_api import KubeApi
-from loadtest.progress import ProgressDisplay, clock
-from loadtest.rendering import chart_path, collect_locustfiles, helm_error_detail, helm_path
-from loadtest.spec import Cleanup, RunSpec
+from loadtest.backends.kubernetes import bundle
+from loadtest.backends.kubernetes.kube_api import KubeApi
+from loadtest.backends.kubernetes.rendering import chart_path, collect_locustfiles, helm_error_detail, helm_path
+from loadtest.core.errors import ClusterError, RunError
+from loadtest.core.eventlog import EventLog
+from loadtest.core.exitcodes import ExitCode
+from loadtest.core.progress import ProgressDisplay, clock
+from loadtest.core.spec import Cleanup, RunSpec
 
 POLL_S = 2.0  # Kubernetes object status changes at the pace of controllers, not milliseconds
 HELM_TIMEOUT = "5m"  # helm's own deadline for install/uninstall calls
 GATE_SLACK_S = 120.0  # beyond run time + start-up, the gate Job has this long to report
 METRICS_PORT = 9646  # the chart's default master.ports.metrics
-SHAPEFILE_IN_IMAGE = "/app/shapefile.py"  # the Dockerfile's stable path of loadtest/shapefile.py
+SHAPEFILE_IN_IMAGE = "/app/shapefile.py"  # the Dockerfile's stable path of loadtest/locust/shapefile.py
 GATE_EXIT = {0: ExitCode.PASS, 1: ExitCode.FAIL, 2: ExitCode.USAGE, 3: ExitCode.INCONCLUSIVE}
 
 

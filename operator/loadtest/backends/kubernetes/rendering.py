@@ -24,7 +24,7 @@ from typing import Any
 
 import pyhelm3  # type: ignore[import-untyped]
 
-from loadtest.errors import ClusterError, SpecError
+from loadtest.core.errors import ClusterError, SpecError
 
 RENDER_TIMEOUT_S = 60.0  # helm template of this chart takes ~0.1 s; a minute means helm hangs
 HELM_INSTALL_HINT = "install it with `bash scripts/install-helm.sh` (or `make tools`), or set LOADTEST_HELM"
@@ -56,7 +56,7 @@ def helm_path() -> Path:
 def chart_path() -> Path:
     """The loadtest chart directory (LOADTEST_CHART, else the source tree's charts/loadtest)."""
     explicit = os.environ.get("LOADTEST_CHART")
-    path = Path(explicit) if explicit else Path(__file__).resolve().parents[2] / "charts" / "loadtest"
+    path = Path(explicit) if explicit else Path(__file__).resolve().parents[4] / "charts" / "loadtest"
     if not (path / "Chart.yaml").is_file():
         raise ClusterError(
             f"the loadtest chart was not found at {path} (no Chart.yaml)",

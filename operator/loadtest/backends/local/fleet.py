@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest.artifact import STATUS_FILE
-from loadtest.errors import RunError
-from loadtest.eventlog import EventLog
-from loadtest.fileio import read_json
-from loadtest.processes import Child, free_port
-from loadtest.progress import ProgressDisplay
+from loadtest.core.errors import RunError
+from loadtest.core.eventlog import EventLog
+from loadtest.core.fileio import read_json
+from loadtest.core.processes import Child, free_port
+from loadtest.core.progress import ProgressDisplay
+from loadtest.stats.artifact import STATUS_FILE
 
 POLL_S = 0.5  # how often the controller looks at the master's status file
 MASTER_STOP_GRACE_S = 20.0  # the master needs the workers' final reports before it exits
@@ -66,7 +66,7 @@ class LocalBackend:
 
     def _locust(self, *args: str) -> list[str]:
         files = ",".join(str(f) for f in self.plan.locust_files)
-        return [sys.executable, "-m", "loadtest.agent", "-f", files, *args]
+        return [sys.executable, "-m", "loadtest.locust.agent", "-f", files, *args]
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
