@@ -48,7 +48,7 @@ def _stats(run_dir: Path, latency_ms: float) -> None:
     }  # fmt: skip
     run_dir.mkdir(parents=True)
     (run_dir / "stats.json").write_text(json.dumps(artifact))
-    (run_dir / "report.html").write_text("<html>locust</html>")
+    (run_dir / "locust_report.html").write_text("<html>locust</html>")
 
 
 @pytest.mark.parametrize(("latency_ms", "code", "outcome"), [(20.0, 0, "PASS"), (900.0, 1, "FAIL")])
@@ -78,6 +78,6 @@ def test_the_gate_job_script_keeps_the_verdict_exit_code_and_ships_the_artifacts
     assert f"verdict: {outcome}" in done.stdout
     out = tmp_path / "collected"
     names = extract(done.stdout, out)
-    assert {"stats.json", "report.html", "gate/verdict.json", "gate/junit.xml"} <= set(names)
+    assert {"stats.json", "locust_report.html", "gate/verdict.json", "gate/junit.xml"} <= set(names)
     assert json.loads((out / "gate" / "verdict.json").read_text())["outcome"] == outcome
     assert (out / "stats.json").read_bytes() == (run_dir / "stats.json").read_bytes()

@@ -17,7 +17,7 @@ def test_a_run_directory_round_trips_through_a_log(tmp_path: Path) -> None:
     (run / "gate").mkdir(parents=True)
     (run / "stats.json").write_text('{"schema": "loadtest.stats/v1"}')
     (run / "gate" / "junit.xml").write_text("<testsuite/>")
-    (run / "report.html").write_bytes(bytes(range(256)) * 50)
+    (run / "locust_report.html").write_bytes(bytes(range(256)) * 50)
     (run / "prometheus").mkdir()
     (run / "prometheus" / "wal").write_text("not shipped")
     log = io.StringIO()
@@ -27,8 +27,8 @@ def test_a_run_directory_round_trips_through_a_log(tmp_path: Path) -> None:
     assert max(len(line) for line in text.splitlines()) <= 80
 
     names = extract("kubelet noise\n" + text + "trailing line\n", tmp_path / "out")
-    assert sorted(names) == ["gate/junit.xml", "report.html", "stats.json"]
-    assert (tmp_path / "out" / "report.html").read_bytes() == (run / "report.html").read_bytes()
+    assert sorted(names) == ["gate/junit.xml", "locust_report.html", "stats.json"]
+    assert (tmp_path / "out" / "locust_report.html").read_bytes() == (run / "locust_report.html").read_bytes()
     assert (tmp_path / "out" / "gate" / "junit.xml").read_text() == "<testsuite/>"
 
 
