@@ -5,7 +5,7 @@ Layers, top to bottom (each subpackage's `__init__` docstring says the same):
     cli, __main__                  entry points
     run                            orchestration of one run
     backends.local | .kubernetes   where the fleet lives (never each other)
-    locust                         inside Locust: agent, plugin, shapes, locustfile probe
+    locust | report                inside Locust: agent, plugin, shapes, probe | the HTML run report
     gate | metrics                 the SLA gate, live metrics (never each other)
     stats                          exact histograms and the artifact contract
     demo_target                    the bundled target (beside the stack: only `run` starts it)
@@ -26,10 +26,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "loadtest"
 
 ALLOWED: dict[str, set[str]] = {
-    "run": {"backends.local", "backends.kubernetes", "locust", "gate", "metrics", "stats", "demo_target", "core"},
+    "run": {
+        "backends.local", "backends.kubernetes", "locust", "report", "gate", "metrics", "stats", "demo_target", "core",
+    },
     "backends.local": {"stats", "core"},
     "backends.kubernetes": {"stats", "core"},
     "locust": {"gate", "metrics", "stats", "core"},
+    "report": {"gate", "stats", "core"},
     "gate": {"stats", "core"},
     "metrics": {"stats", "core"},
     "stats": {"core"},

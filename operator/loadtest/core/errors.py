@@ -56,3 +56,9 @@ class ClusterError(LoadtestError):
     """The Kubernetes backend failed (API, helm, a rollout deadline)."""
 
     exit_code = ExitCode.RUN_ERROR
+
+
+class ReportError(LoadtestError):
+    """`loadtest report` was given something that is not a finished run's directory."""
+
+    exit_code = ExitCode.USAGE

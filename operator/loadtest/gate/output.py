@@ -51,7 +51,8 @@ def _paint(text: str, key: str, color: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if color and code else text
 
 
-def _measured(check: Check) -> str:
+def measured_text(check: Check) -> str:
+    """The measured value as the table shows it (counts as integers, yes/no, units)."""
     if check.measured is None:
         return "n/a"
     if check.metric == "stats_complete":
@@ -62,14 +63,19 @@ def _measured(check: Check) -> str:
     return f"{number(check.measured)}{unit}"
 
 
+def check_label(check: Check) -> str:
+    """The check's name, prefixed by its SLA group when the group is not the subject itself."""
+    return f"{check.group}: {check.name}" if check.group not in (check.subject, RUN_GROUP) else check.name
+
+
 def render_table(verdict: Verdict, *, color: bool = False) -> str:
     """One row per check: result, check, measured, limit, samples, reason; then the outcome."""
     header = ("RESULT", "CHECK", "MEASURED", "LIMIT", "SAMPLES", "REASON")
     rows = [
         (
             c.result.upper(),
-            f"{c.group}: {c.name}" if c.group not in (c.subject, RUN_GROUP) else c.name,
-            _measured(c),
+            check_label(c),
+            measured_text(c),
             c.limit,
             str(c.samples),
             c.reason,
@@ -128,7 +134,7 @@ def to_junit(verdict: Verdict) -> str:
         ET.SubElement(props, "property", {"name": key, "value": value})
     for c in verdict.checks:
         case = ET.SubElement(suite, "testcase", {"classname": f"sla.{c.group}", "name": c.name, "time": "0"})
-        detail = f"measured {_measured(c)}, limit {c.limit}, samples {c.samples}: {c.reason}"
+        detail = f"measured {measured_text(c)}, limit {c.limit}, samples {c.samples}: {c.reason}"
         if c.result == "fail":
             ET.SubElement(case, "failure", {"type": "breach", "message": detail}).text = detail
         elif c.result == "inconclusive":

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install Chromium and its WebDriver from Debian's packages, for the report's browser tests.
+#
+# Why Debian's packages: signed, served by the apt mirrors this machine may reach (Playwright's
+# and Chrome-for-Testing's downloads are not), and chromium-driver always matches chromium's
+# version. Not pinned to one version on purpose: Debian ships Chromium through bookworm-security
+# and drops the previous build from the mirror with each update, so a pin would break a fresh
+# machine within weeks. The tests record the version they ran with.
+set -euo pipefail
+
+CACHE="${LOADTEST_CACHE:-$HOME/.cache/loadtest}"
+BIN="$CACHE/bin"
+
+installed() {
+  for pkg in chromium chromium-driver; do
+    dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null | grep -q "install ok installed" || return 1
+  done
+}
+
+link_tools() {
+  mkdir -p "$BIN"
+  ln -sf /usr/bin/chromium "$BIN/chromium"
+  ln -sf /usr/bin/chromedriver "$BIN/chromedriver"
+}
+
+if installed; then
+  link_tools
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+
+echo "install-chromium: installing Debian packages chromium and chromium-driver (apt-get)"
+if ! apt-cache show chromium chromium-driver >/dev/null 2>&1; then
+  echo "install-chromium: apt-get update (package index lacks chromium)"
+  $SUDO apt-get update -qq
+fi
+log="$(mktemp)"
+if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  chromium chromium-driver fonts-dejavu-core >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-chromium: apt-get install chromium chromium-driver failed (output above);" \
+    "run 'apt-get update' and check 'apt-cache policy chromium'" >&2
+  exit 1
+fi
+rm -f "$log"
+link_tools
+echo "install-chromium: $("$BIN/chromium" --version 2>/dev/null | head -n1)"
