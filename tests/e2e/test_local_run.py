@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import e2e_runs as runs
@@ -56,8 +57,13 @@ def test_two_workers_share_the_load_and_the_master_counts_what_the_target_served
     with (run_dir / "locust_stats.csv").open() as f:
         rows = {row["Name"]: row for row in csv.DictReader(f)}
     assert int(rows["Aggregated"]["Request Count"]) == total
-    assert "locust" in (run_dir / "report.html").read_text().lower()
+    assert "locust" in (run_dir / "locust_report.html").read_text().lower()
     verdict = json.loads((run_dir / "verdict.json").read_text())
+    report = (run_dir / "report.html").read_text()  # ours: the verdict and the judged window's numbers
+    assert 'data-outcome="PASS"' in report
+    judged = re.search(r'data-endpoint="Aggregated">\s*<td>Aggregated</td>\s*<td [^>]*data-value="(\d+)"', report)
+    assert judged is not None
+    assert int(judged.group(1)) == next(c["measured"] for c in verdict["checks"] if c["metric"] == "requests")
     assert verdict["outcome"] == "PASS"
     assert "<testsuite" in (run_dir / "junit.xml").read_text()
     assert "steady state" in result.stdout and f"artifacts: {run_dir}" in result.stdout.replace("//", "/")
@@ -82,7 +88,8 @@ def test_ctrl_c_mid_run_stops_cleanly_keeps_artifacts_and_leaves_no_process(
     assert result.run_dir is not None
     stats = result.stats()
     assert stats["aggregate"]["num_requests"] > 20
-    assert (result.run_dir / "report.html").stat().st_size > 0
+    assert (result.run_dir / "locust_report.html").stat().st_size > 0
+    assert result.run_dir.name in (result.run_dir / "report.html").read_text()  # ours, on the Ctrl-C path too
     events = [json.loads(line)["event"] for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
     assert "interrupted" in events and events[-1] == "run_finished"
     assert len(result.descendants) >= 3  # master + 2 workers were running

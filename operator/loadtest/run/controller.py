@@ -31,6 +31,7 @@ from loadtest.stats import artifact
 
 DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
 PROM_SCRAPE_S = 2.0  # live enough for a dashboard, cheap enough for a 2-core runner
+LOCUST_REPORT_FILE = "locust_report.html"  # Locust's own; report.html is ours (loadtest.report)
 
 
 @dataclass
@@ -115,7 +116,7 @@ def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str
         "-H", host,
         "--stop-timeout", str(int(spec.stop_timeout)),
         "--csv", str(run_dir / "locust"), "--csv-full-history",
-        "--html", str(run_dir / "report.html"),
+        "--html", str(run_dir / LOCUST_REPORT_FILE),
         "--loadtest-run-id", p.run_id,
         "--loadtest-scenario", spec.scenario_name,
         "--loadtest-artifacts", str(run_dir),
@@ -149,6 +150,32 @@ def _start_prometheus(stack: contextlib.ExitStack, p: Prepared, log: EventLog, p
 
 
 def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Run on the spec's backend; report.html is written on every path out (pass, fail, error, Ctrl-C)."""
+    try:
+        return _execute(p, out, err)
+    finally:
+        write_report(p.run_dir, out, err)
+
+
+def write_report(run_dir: Path, out: TextIO, err: TextIO) -> None:
+    """Build report.html from whatever artifacts the run left; failing to is said, never fatal."""
+    from loadtest.report import render
+
+    if not (run_dir / "spec.yaml").is_file():
+        return  # nothing started: there is no run to report on
+    try:
+        path = render.build(run_dir)
+    except KeyboardInterrupt:
+        err.write(f"report.html skipped (interrupted); rebuild it with: loadtest report {run_dir}\n")
+        return
+    except Exception as exc:  # noqa: BLE001 - the run's exit code stands whatever the report does
+        err.write(f"report.html could not be written ({type(exc).__name__}: {exc}); "
+                  f"rebuild it with: loadtest report {run_dir}\n")
+        return
+    out.write(f"report: {path}\n")
+
+
+def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
     spec = p.spec
     p.run_dir.mkdir(parents=True)
     (p.run_dir / "spec.yaml").write_text(
