@@ -44,10 +44,15 @@ def _note(x: float, text: str, anchor: str) -> dict[str, Any]:
             "xanchor": anchor, "yanchor": "bottom", "font": {"size": 11, "color": "#666"}}  # fmt: skip
 
 
+def _title(text: str) -> dict[str, Any]:
+    """Left-aligned, so the plot's tool bar on the right never covers it."""
+    return {"text": text, "font": {"size": 15}, "x": 0.01, "xanchor": "left"}
+
+
 def _layout(title: str, y_title: str, summary: Summary, **extra: Any) -> dict[str, Any]:
     shapes, notes = _markers(summary.timing)
     return {
-        "title": {"text": title, "font": {"size": 15}},
+        "title": _title(title),
         "xaxis": {"title": {"text": "seconds since the run started"}, "zeroline": False},
         "yaxis": {"title": {"text": y_title}, "rangemode": "tozero"},
         "shapes": shapes,
@@ -134,7 +139,7 @@ def distributions(summary: Summary) -> Figure | None:
             trace["visible"] = "legendonly"
         data.append(trace)
     layout = {
-        "title": {"text": "Latency distribution over the judged window (cumulative)", "font": {"size": 15}},
+        "title": _title("Latency distribution over the judged window (cumulative)"),
         "xaxis": {"title": {"text": "response time (ms)"}, "type": "log"},
         "yaxis": {"title": {"text": "% of requests at or below"}, "range": [0, 100.5]},
         "height": 420,
@@ -154,7 +159,7 @@ def trend(summary: Summary, comparison: Comparison) -> Figure:
             trace["visible"] = "legendonly"
         data.append(trace)
     layout = {
-        "title": {"text": "p95 across earlier runs and this one", "font": {"size": 15}},
+        "title": _title("p95 across earlier runs and this one"),
         "xaxis": {"title": {"text": "run"}, "type": "category"},
         "yaxis": {"title": {"text": "p95 (ms)"}, "rangemode": "tozero"},
         "height": 360,

@@ -417,4 +417,9 @@ def compare(current: Summary, baselines: Sequence[Summary]) -> Comparison | None
         ]
     runs = [*ordered, current]
     trend = {key: [s.by_key[key].latency.p95 if key in s.by_key else None for s in runs] for key in current.by_key}
-    return Comparison([b.run.run_id for b in ordered], deltas, [s.run.run_id for s in runs], trend)
+    labels: list[str] = []
+    seen: dict[str, int] = {}
+    for s in runs:  # a category axis merges equal labels: a copied run must stay a point of its own
+        seen[s.run.run_id] = seen.get(s.run.run_id, 0) + 1
+        labels.append(s.run.run_id if seen[s.run.run_id] == 1 else f"{s.run.run_id} ({seen[s.run.run_id]})")
+    return Comparison([b.run.run_id for b in ordered], deltas, labels, trend)

@@ -15,7 +15,6 @@ import functools
 import gzip
 import json
 import os
-import platform
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -104,8 +103,10 @@ def sparkline(values: Sequence[float | None]) -> str:
 
 
 def _json_for_script(data: Any) -> str:
-    """JSON safe inside <script type="application/json">: no '</' can close the element."""
-    return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    """JSON safe inside <script type="application/json">: no '<' at all, so nothing in a request
+    name can close the element or open a comment (JSON reads \\u003c back as '<')."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _spec_rows(spec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -132,11 +133,12 @@ def render(summary: Summary, comparison: Comparison | None = None) -> str:
         figs["fig-trend"] = figures.trend(summary, comparison)
     version, bundle = plotly_bundle()
     stats = run.stats
+    uname = os.uname()  # not platform.platform(): that may start a process
     environment = [
         ("loadtest", _version("loadtest")),
         ("Locust", _version("locust")),
         ("plotly.js (embedded)", version),
-        ("report built on", f"{platform.node()} · Python {sys.version.split()[0]} · {platform.platform()}"),
+        ("report built on", f"{uname.nodename} · Python {sys.version.split()[0]} · {uname.sysname} {uname.release}"),
     ]
     return (
         _environment()
