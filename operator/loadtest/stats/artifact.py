@@ -18,7 +18,10 @@ import json
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+import orjson
+
 from loadtest.core.errors import GateError
+from loadtest.core.fileio import gc_paused
 
 STATS_SCHEMA = "loadtest.stats/v1"
 STATS_FILE = "stats.json"
@@ -103,9 +106,14 @@ class StatsArtifact(TypedDict):
 
 
 def load(path: Path) -> StatsArtifact:
-    """Read and minimally check a stats artifact; errors name the file and the fix."""
+    """Read and minimally check a stats artifact; errors name the file and the fix.
+
+    An hour-long run's artifact is tens of MB of small lists: parsed with orjson and with the
+    cyclic garbage collector paused (the objects are fresh and acyclic; collecting while
+    millions are allocated cost 3/4 of the time: 1.5 s -> 0.4 s for 50 endpoints x 1 h)."""
     try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        with gc_paused():
+            raw: Any = orjson.loads(path.read_bytes())
     except FileNotFoundError as exc:
         raise GateError(
             f"stats artifact {path} does not exist",
