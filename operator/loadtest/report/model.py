@@ -235,13 +235,18 @@ def summarize(run: Run, *, detail: bool = True) -> Summary:
     step = interval_s * max(1, math.ceil(span / interval_s / MAX_POINTS))
     spark_step = interval_s * max(1, math.ceil(span / interval_s / SPARK_POINTS))
     n_buckets = max(1, math.ceil(span / step))
-    n_spark = max(1, math.ceil(span / spark_step))
+    # Sparkline buckets start at the judged window, so the judged merge is the sum of the whole
+    # buckets from `judged_bucket` on: each request's histogram is added twice, not three times.
+    judged_start = t.judged_start
+    origin = judged_start if judged_start is not None and judged_start >= first else first
+    judged_bucket = math.ceil((origin - first) / spark_step - 1e-9)
+    spark_zero = origin - judged_bucket * spark_step
+    n_spark = max(1, math.ceil(((t.end or last_end) - spark_zero) / spark_step - 1e-9))
     bucket_hist: list[Hist] = [{} for _ in range(n_buckets)] if detail else []
     bucket_req = [0] * n_buckets
     bucket_users = [0] * n_buckets
     bucket_fail: dict[Key, list[int]] = {}
     spark_hist: dict[Key, list[Hist]] = {}
-    judged_start = t.judged_start
 
     for e in stats["endpoints"]:
         key = (e["method"], e["name"])
@@ -250,7 +255,7 @@ def summarize(run: Run, *, detail: bool = True) -> Summary:
         start = float(interval["t"])
         judged = judged_start is not None and start >= judged_start
         b = min(n_buckets - 1, int((start - first) // step))
-        sb = min(n_spark - 1, int((start - first) // spark_step))
+        sb = min(n_spark - 1, max(0, int((start - spark_zero) // spark_step)))
         if detail:
             bucket_users[b] = int(interval["users"])
         for e in interval["endpoints"]:
@@ -265,7 +270,8 @@ def summarize(run: Run, *, detail: bool = True) -> Summary:
                 high = e["max_response_time_ms"]
                 if high is not None and (row.max_ms is None or high > row.max_ms):
                     row.max_ms = float(high)
-                _add(row.hist, pairs)
+                if not detail:
+                    _add(row.hist, pairs)
             if detail:
                 bucket_req[b] += int(e["num_requests"])
                 if e["num_failures"]:
@@ -277,6 +283,9 @@ def summarize(run: Run, *, detail: bool = True) -> Summary:
                 _add(hists[sb], pairs)
 
     endpoint_rows = [rows[k] for k in sorted(rows)]
+    if detail and judged_start is not None:
+        for key, hists in spark_hist.items():
+            rows[key].hist = histogram.merged(hists[judged_bucket:])
     total = EndpointRow(AGGREGATE, run_requests=int(stats["aggregate"]["num_requests"]))
     for row in endpoint_rows:
         total.requests += row.requests

@@ -23,6 +23,7 @@ from typing import Any
 
 import jinja2
 
+from loadtest.core.fileio import gc_paused
 from loadtest.gate import output
 from loadtest.report import figures, model
 from loadtest.report.model import Comparison, Summary, checks, compare, load_run, summarize
@@ -174,9 +175,10 @@ def _version(dist: str) -> str:
 
 def build(run_dir: Path, baseline_dirs: Sequence[Path] = (), out: Path | None = None) -> Path:
     """Read the run (and its baselines), write the report atomically; returns its path."""
-    summary = summarize(load_run(run_dir))
-    baselines = [summarize(load_run(d), detail=False) for d in baseline_dirs]
-    html = render(summary, compare(summary, baselines))
+    with gc_paused():  # the artifacts are large and acyclic: freed by reference counting on return
+        summary = summarize(load_run(run_dir))
+        baselines = [summarize(load_run(d), detail=False) for d in baseline_dirs]
+        html = render(summary, compare(summary, baselines))
     path = out or run_dir / REPORT_FILE
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
