@@ -64,6 +64,8 @@ def test_a_failing_gate_job_is_the_controllers_exit_code(
     result = kr.run(cluster, tmp_path / "results", "--workers", "1", "--helm-values", values)
     assert result.code == gate_exit, result.stderr[-3000:]
     assert json.loads((result.run_dir / "gate.json").read_text())["outcome"] == outcome
+    # report.html is written on this path too, and says what the gate Job reported
+    assert f"reported {outcome} (exit code {gate_exit}" in (result.run_dir / "report.html").read_text()
     assert kr.release_objects(cluster, result.run_dir.name) == []  # failure still cleans up
 
 

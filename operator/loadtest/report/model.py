@@ -83,8 +83,13 @@ def load_run(run_dir: Path) -> Run:
     if not isinstance(verdict, dict):
         verdict = None
         gate = read_json(run_dir / GATE_FILE)
-        why = f" ({gate['reason']})" if isinstance(gate, dict) and gate.get("reason") else ""
-        problems.append(f"no verdict.json: no SLA gate judged this run{why}")
+        if isinstance(gate, dict) and gate.get("outcome"):  # Kubernetes: the gate Job's exit code
+            problems.append(
+                f"no verdict.json among the collected artifacts; the {gate.get('source', 'gate Job')} "
+                f"reported {gate['outcome']} (exit code {gate.get('exit_code')}: {gate.get('job', '')})"
+            )
+        else:
+            problems.append("no verdict.json: no SLA gate judged this run")
     spec: Any = None
     if (run_dir / SPEC_FILE).exists():
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from html import escape as html_escape
 from pathlib import Path
 
