@@ -88,8 +88,14 @@ def resolve_files(spec: RunSpec) -> tuple[list[Path], list[Path]]:
     return [path.resolve()], [root.resolve()]
 
 
-def probe(files: list[Path], pythonpath: list[Path]) -> LocustfileInfo:
+def probe(files: list[Path], pythonpath: list[Path], guard_hosts: list[str] | None = None) -> LocustfileInfo:
+    """Import the locustfiles in a child; with `guard_hosts`, a request at import time to any other
+    host fails there (locust.allowlist) instead of being sent."""
     env = dict(os.environ)
+    if guard_hosts is not None:
+        from loadtest.core import hosts
+
+        env[hosts.ENV] = hosts.to_env(guard_hosts)
     env["PYTHONPATH"] = os.pathsep.join([str(p) for p in pythonpath] + [env.get("PYTHONPATH", "")]).strip(
         os.pathsep
     )

@@ -66,13 +66,20 @@ def probe(files: list[str]) -> dict[str, Any]:
             return {"error": {"kind": "SystemExit", "message": f"exited with {exc.code} at import", "file": path}}
         except BaseException as exc:
             frame = _user_frame(traceback.extract_tb(exc.__traceback__), files)
+            hint = "the locustfile failed at import time; run `python FILE` to see the full traceback"
+            if _refused_by_allowlist(exc):
+                hint = (
+                    "the locustfile sent a request at import time to a host outside the run's allowlist; "
+                    "nothing was sent and nothing was started: remove the call, or add the host to "
+                    "allowed_hosts (LOADTEST_ALLOWED_HOSTS) on purpose"
+                )
             return {
                 "error": {
                     "kind": type(exc).__name__,
                     "message": str(exc),
                     "file": frame.filename if frame else path,
                     "line": frame.lineno if frame else None,
-                    "hint": "the locustfile failed at import time; run `python FILE` to see the full traceback",
+                    "hint": hint,
                 }
             }
         users.update(user_classes)
@@ -81,6 +88,17 @@ def probe(files: list[str]) -> dict[str, Any]:
         "user_classes": [user_class_fields(name, cls) for name, cls in sorted(users.items())],
         "shape_classes": shapes,
     }
+
+
+def _refused_by_allowlist(exc: BaseException) -> bool:
+    from loadtest.locust.allowlist import HostNotAllowed
+
+    seen: BaseException | None = exc
+    while seen is not None:  # requests and urllib wrap the refusal in their own errors
+        if isinstance(seen, HostNotAllowed) or "not in the run's allowlist" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def user_class_fields(name: str, cls: Any) -> dict[str, Any]:
@@ -95,6 +113,11 @@ def user_class_fields(name: str, cls: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    import locust  # noqa: F401  gevent's monkey-patching first, as in a real Locust process
+
+    from loadtest.locust import allowlist
+
+    allowlist.install_from_env()
     result = probe(argv)
     sys.stdout.write("\n" + json.dumps(result) + "\n")
     return 0

@@ -7,29 +7,19 @@ before anything starts.
 
 from __future__ import annotations
 
-import fnmatch
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
 
+from loadtest.core import hosts
 from loadtest.core.errors import PreflightError
 
 PREFLIGHT_TIMEOUT_S = 5.0  # one request; a slow staging box still answers within this
 
 
 def check_allowed(host: str, allowed_hosts: list[str]) -> None:
-    """Entries are hostnames, host:port, glob patterns (*.staging.example.com) or URLs."""
-    if not allowed_hosts:
+    """Entries are hostnames, host:port, glob patterns (*.staging.example.com) or URLs (core.hosts)."""
+    if not allowed_hosts or hosts.url_allowed(host, allowed_hosts):
         return
-    parts = urlsplit(host)
-    hostname = (parts.hostname or "").lower()
-    netloc = parts.netloc.lower()
-    for entry in allowed_hosts:
-        pattern = entry.lower().strip()
-        if "://" in pattern:
-            pattern = urlsplit(pattern).netloc
-        if fnmatch.fnmatchcase(hostname, pattern) or fnmatch.fnmatchcase(netloc, pattern):
-            return
     raise PreflightError(
         f"host = {host!r} is not in allowed_hosts {allowed_hosts}",
         hint="nothing was started; fix the host, or add it to allowed_hosts (LOADTEST_ALLOWED_HOSTS) on purpose",
