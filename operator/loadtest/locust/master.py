@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from loadtest.core.fileio import write_json_atomic
+from loadtest.locust import allowlist, auth
 from loadtest.locust.locustfiles import UserClassInfo, planned_rps
 from loadtest.locust.probe import user_class_fields
 from loadtest.stats import histogram
@@ -42,6 +44,8 @@ class WorkerTrack:
     index: int
     state: str = "ready"
     lost: bool = False
+    lost_at: float | None = None
+    resumed_at: float | None = None
     final: bool = False
     cpu_percent: float = 0.0
     memory_bytes: int = 0
@@ -51,6 +55,11 @@ class WorkerTrack:
     users: int = 0
     num_requests: int = 0
     samples: list[WorkerSample] = field(default_factory=list)
+
+    @property
+    def gone(self) -> bool:
+        """Lost and not back: nothing more will come from it."""
+        return self.lost and self.resumed_at is None
 
 
 class MasterPlugin:
@@ -77,6 +86,10 @@ class MasterPlugin:
         self.abort_monitor = self._abort_monitor()
         self._last_abort_check = 0.0
         self.metrics_server: Any = None
+        self.secret = auth.secret_from_env()
+        self.refused: list[auth.Refusal] = []
+        self.blocked_hosts: Counter[str] = Counter()
+        self.stopped_early: str | None = None
 
     # Wiring -----------------------------------------------------------------------------
 
@@ -93,6 +106,7 @@ class MasterPlugin:
         runner = self.environment.runner
         if runner is not None:
             runner.quit = self._quit_after_final_reports  # type: ignore[method-assign]
+            auth.WorkerGate(runner, self.secret, self.expect_workers, self.on_worker_refused).install()
         gevent.spawn(self._status_loop)
 
     def event(self, kind: str, detail: str) -> None:
@@ -106,10 +120,18 @@ class MasterPlugin:
             self.workers[client_id] = WorkerTrack(id=client_id, index=len(self.workers))
             self.event("worker_connected", client_id)
 
+    def on_worker_refused(self, refusal: auth.Refusal) -> None:
+        self.refused.append(refusal)
+        self.event("worker_refused", f"{refusal.id}: {refusal.reason}")
+
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         payload = data.get("loadtest")
         if not payload:
             return
+        for host, count in (payload.get("blocked") or {}).items():
+            if not self.blocked_hosts[str(host)]:
+                self.event("request_blocked", f"{client_id} tried {host}, outside the allowlist")
+            self.blocked_hosts[str(host)] += int(count)
         runner = self.environment.runner
         self.aggregate.add_windows(payload["windows"], users=runner.user_count if runner else 0)
         track = self.workers.get(client_id) or self.workers.setdefault(
@@ -185,9 +207,9 @@ class MasterPlugin:
         for client in list(runner.clients.all):
             runner.server.send_to_client(Message("quit", None, client.id))
         deadline = time.monotonic() + FINAL_REPORT_WAIT_S
-        while time.monotonic() < deadline and any(not w.final and not w.lost for w in self.workers.values()):
+        while time.monotonic() < deadline and any(not w.final and not w.gone for w in self.workers.values()):
             gevent.sleep(0.1)
-        waiting = [w.id for w in self.workers.values() if not w.final and not w.lost]
+        waiting = [w.id for w in self.workers.values() if not w.final and not w.gone]
         if waiting:
             self.event("final_report_missing", f"no final report within {FINAL_REPORT_WAIT_S:.0f} s from {waiting}")
         gevent.sleep(0.2)  # let Locust's own listeners handle anything that arrived with the last report
@@ -217,18 +239,31 @@ class MasterPlugin:
             gevent.spawn(runner.quit)
 
     def _check_workers(self) -> None:
+        """Lost (no heartbeat before its final report) and resumed workers; all lost ends the run now."""
         runner = self.environment.runner
         if runner is None:
             return
         clients = getattr(runner, "clients", {})
         running = runner.state in ("spawning", "running")
+        now = time.time()
         for wid, track in self.workers.items():
             node = clients.get(wid)
             state = node.state if node is not None else ("missing" if running else "stopped")
-            if state == "missing" and not track.lost and self.ended_at is None:
-                track.lost = True
+            if state == "missing" and not track.lost and not track.final:
+                track.lost, track.lost_at, track.resumed_at = True, now, None
                 self.event("worker_lost", f"{wid} stopped reporting during the run")
+            elif track.lost and state not in ("missing", "stopped") and track.resumed_at is None:
+                track.resumed_at = now
+                gap = now - (track.lost_at or now)
+                self.event("worker_resumed", f"{wid} reported again after {gap:.0f} s; its later reports were merged")
             track.state = state
+        live = [w for w in self.workers.values() if not w.gone]
+        if self.workers and not live and self.stopped_early is None and not self.finished:
+            elapsed = now - (self.started_at or now)
+            self.stopped_early = f"every worker was lost; the run stopped early, {elapsed:.0f} s after it started"
+            self.event("all_workers_lost", self.stopped_early)
+            logger.error("loadtest: %s", self.stopped_early)
+            gevent.spawn(runner.quit)
 
     def status(self) -> dict[str, Any]:
         runner = self.environment.runner
@@ -240,6 +275,7 @@ class MasterPlugin:
         states: dict[str, int] = {}
         for node in getattr(runner, "clients", {}).values():
             states[node.state] = states.get(node.state, 0) + 1
+        live = sum(n for state, n in states.items() if state != "missing")
         return {
             "t": now,
             "run_id": self.run_id,
@@ -247,9 +283,12 @@ class MasterPlugin:
             "users": runner.user_count if runner else 0,
             # a shape moves its target: show the current one, not the peak
             "target_users": int(getattr(runner, "target_user_count", 0) or self.target_users),
-            "workers_connected": len(getattr(runner, "clients", {})),
+            "workers_connected": live,
+            "workers_expected": self.expect_workers,
             "workers_by_state": states,
-            "workers_lost": sum(1 for w in self.workers.values() if w.lost),
+            "workers_lost": sum(1 for w in self.workers.values() if w.gone),
+            "workers_refused": len(self.refused),
+            "requests_blocked": sum(self.blocked_hosts.values()),
             "requests": total.num_requests,
             "failures": total.num_failures,
             # the last complete report interval is the freshest data every worker has sent
@@ -267,7 +306,7 @@ class MasterPlugin:
         endpoints = self.aggregate.endpoints()
         runner = self.environment.runner
         locust_total = runner.stats.total if runner else None
-        incomplete = [w.id for w in self.workers.values() if not w.final and not w.lost]
+        incomplete = [w.id for w in self.workers.values() if not w.final and not w.gone]
         return StatsArtifact(
             schema=STATS_SCHEMA,
             run_id=self.run_id,
@@ -291,7 +330,14 @@ class MasterPlugin:
             ],
             workers=[
                 WorkerStats(
-                    id=w.id, index=w.index, state=w.state, lost=w.lost, num_requests=w.num_requests, samples=w.samples
+                    id=w.id,
+                    index=w.index,
+                    state=w.state,
+                    lost=w.lost,
+                    lost_at=w.lost_at,
+                    resumed_at=w.resumed_at,
+                    num_requests=w.num_requests,
+                    samples=w.samples,
                 )
                 for w in self.workers.values()
             ],
@@ -300,7 +346,18 @@ class MasterPlugin:
                 "num_requests": locust_total.num_requests if locust_total else 0,
                 "num_failures": locust_total.num_failures if locust_total else 0,
             },
+            worker_auth=self.secret is not None,
+            refused_workers=[asdict(r) for r in self.refused],  # type: ignore[misc]
+            blocked_hosts=dict(self._blocked_hosts()),
+            allowlist=allowlist.guard().entries if allowlist.guard() is not None else None,  # type: ignore[union-attr]
         )
+
+    def _blocked_hosts(self) -> Counter[str]:
+        """Refusals from the workers' reports plus the master's own (a locustfile it imported)."""
+        own = allowlist.guard()
+        if own is not None:
+            self.blocked_hosts.update(own.drain())
+        return self.blocked_hosts
 
     def finish(self) -> None:
         """Called on Locust's `quit` event, after the final worker reports were merged."""

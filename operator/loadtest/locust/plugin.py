@@ -22,11 +22,19 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtest.locust import allowlist, auth
 from loadtest.locust.master import MasterPlugin
 from loadtest.locust.master_metrics import start_metrics_server
 from loadtest.stats.recording import WindowRecorder
 
 logger = logging.getLogger("loadtest.locust.plugin")
+
+# Before Locust imports the locustfile: requests it makes, even at import time, meet the allowlist,
+# and this process's client_ready carries the run's proof (a no-op in the master).
+_guard = allowlist.install_from_env()
+_secret = auth.secret_from_env()
+if _secret is not None:
+    auth.install_worker_proof(_secret)
 
 LOOP_LAG_PROBE_S = 0.1  # how often the worker's event loop is probed for lag
 
@@ -70,6 +78,7 @@ class WorkerPlugin:
         ev.report_to_master.add_listener(self.on_report_to_master)
         ev.test_stop.add_listener(self.on_test_stop)
         ev.test_start.add_listener(self.on_test_start)
+        allowlist.name_other_hosts(self.environment)
         gevent.spawn(self._probe_loop_lag)
 
     def on_request(
@@ -97,6 +106,7 @@ class WorkerPlugin:
             "runqueue_wait_percent": self._runqueue_wait_percent(),
             "users": runner.user_count if runner else 0,
             "final": self.stopped,
+            "blocked": _guard.drain() if _guard is not None else {},
         }
 
     def _runqueue_wait_percent(self) -> float:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import orjson
 
@@ -64,9 +64,18 @@ class WorkerStats(TypedDict):
     id: str
     index: int
     state: str  # last state the master saw: ready | spawning | running | stopped | missing
-    lost: bool  # the master lost its heartbeat before the run ended
+    lost: bool  # the master lost its heartbeat before its final report
+    lost_at: NotRequired[float | None]  # when it was lost
+    resumed_at: NotRequired[float | None]  # when a lost worker reported again (its later reports merged)
     num_requests: int  # requests this worker recorded (every worker should have sent some)
     samples: list[WorkerSample]
+
+
+class RefusedWorker(TypedDict):
+    id: str  # the node id it connected with
+    t: float  # first refusal
+    reason: str  # no proof, wrong proof, surplus, spoofed sender
+    messages: int  # messages dropped from it
 
 
 class ErrorStats(TypedDict):
@@ -103,6 +112,11 @@ class StatsArtifact(TypedDict):
     workers: list[WorkerStats]
     events: list[RunEvent]
     locust_totals: dict[str, int]  # Locust's own master counters, for cross-checks
+    # Optional in the same schema (artifacts written before them lack them; readers use .get):
+    worker_auth: NotRequired[bool]  # workers proved the run's secret (False: only counted)
+    refused_workers: NotRequired[list[RefusedWorker]]  # processes that tried to join and were never merged
+    blocked_hosts: NotRequired[dict[str, int]]  # host:port -> requests refused by the allowlist guard
+    allowlist: NotRequired[list[str] | None]  # the effective allowlist; None: not enforced
 
 
 def load(path: Path) -> StatsArtifact:
