@@ -1,4 +1,4 @@
-"""`loadtest gate`: judge a finished run's stats.json against an SLA file.
+"""`loadtest gate`: judge a finished run's stats.json against an SLA file (or the baseline gate).
 
 Stands alone (CI, the chart's gate Job) and is what `loadtest run` calls at
 its end through `run_gate`. Every flag also reads ``LOADTEST_GATE_<FLAG>`` and
@@ -36,21 +36,29 @@ def env_value(flag: str, environ: Mapping[str, str] | None = None) -> str | None
 
 def run_gate(
     stats_path: Path,
-    sla_path: Path,
+    sla_path: Path | None,
     out_dir: Path | None,
     *,
     unmatched: Unmatched | None = None,
     json_path: Path | None = None,
     junit_path: Path | None = None,
+    baseline_why: str = "no SLA file",
 ) -> Verdict:
     """Load both files, decide, write verdict.json and junit.xml; for the run controller.
 
     The SLA file is read first so a bad one fails (GateError, exit USAGE) before
-    anything else. `out_dir` None writes only the explicit paths given.
+    anything else; without one the built-in baseline gate judges (`sla.baseline`).
+    `out_dir` None writes only the explicit paths given.
     """
-    sla_model = sla.load(sla_path)
+    sla_model = sla.load(sla_path) if sla_path is not None else sla.baseline()
     stats = artifact.load(stats_path)
-    verdict = evaluation.evaluate(stats, sla_model, unmatched=unmatched)
+    verdict = evaluation.evaluate(
+        stats,
+        sla_model,
+        unmatched=unmatched,
+        gate="sla" if sla_path is not None else "baseline",
+        gate_source=str(sla_path) if sla_path is not None else baseline_why,
+    )
     output.write(verdict, out_dir, json_path=json_path, junit_path=junit_path)
     return verdict
 
@@ -67,7 +75,11 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--stats", type=Path, help="the run's stats.json (env LOADTEST_GATE_STATS)")
-    parser.add_argument("--sla", type=Path, help="the SLA file, e.g. locustfiles/<scenario>/sla.yaml")
+    parser.add_argument(
+        "--sla",
+        type=Path,
+        help="the SLA file, e.g. locustfiles/<scenario>/sla.yaml; without it the built-in baseline gate judges",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -94,13 +106,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
     """The `loadtest gate` command: print the table, write the files, return the exit code."""
     env = os.environ if environ is None else environ
     stats_raw, sla_raw = _resolve(args, "stats", env), _resolve(args, "sla", env)
-    for flag, value in (("stats", stats_raw), ("sla", sla_raw)):
-        if value is None:
-            raise GateError(
-                f"--{flag} is required",
-                hint=f"pass --{flag} PATH or set LOADTEST_GATE_{flag.upper()}",
-            )
-    assert stats_raw is not None and sla_raw is not None
+    if stats_raw is None:
+        raise GateError("--stats is required", hint="pass --stats PATH or set LOADTEST_GATE_STATS")
     unmatched = _resolve(args, "unmatched", env)
     if unmatched not in (None, "warn", "fail"):
         raise GateError(
@@ -113,7 +120,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> i
     json_raw, junit_raw = _resolve(args, "json", env), _resolve(args, "junit", env)
     verdict = run_gate(
         stats_path,
-        Path(sla_raw),
+        Path(sla_raw) if sla_raw else None,
         out_dir,
         unmatched=unmatched,  # type: ignore[arg-type]
         json_path=Path(json_raw) if json_raw else None,

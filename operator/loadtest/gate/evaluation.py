@@ -35,7 +35,7 @@ from loadtest.gate.sla import (
     default_min_samples_for_error_budget,
     default_min_samples_for_percentile,
 )
-from loadtest.gate.verdict import RUN_GROUP, Check, Outcome, Result, Verdict, Window, number
+from loadtest.gate.verdict import RUN_GROUP, Check, Gate, Outcome, Result, Verdict, Window, number
 from loadtest.stats.artifact import EndpointStats, StatsArtifact
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
 
@@ -301,6 +301,7 @@ def _run_checks(artifact: StatsArtifact, sla: Sla, window: Window, total: Endpoi
         )
     )
     checks.append(saturation.workers_check(artifact))
+    checks.extend(integrity_checks(artifact))
     checks.extend(saturation.saturation_checks(artifact, sla.saturation, window.start))
     n = total.num_requests
     if window.start is None:
@@ -327,6 +328,45 @@ def _run_checks(artifact: StatsArtifact, sla: Sla, window: Window, total: Endpoi
     return checks
 
 
+def integrity_checks(artifact: StatsArtifact) -> list[Check]:
+    """Was every merged number the run's own, sent where it was allowed to go? A breach is a FAIL.
+
+    Older artifacts without these fields get no such checks (they predate them).
+    """
+    out: list[Check] = []
+    if "refused_workers" in artifact:
+        refused = artifact.get("refused_workers") or []
+        auth = artifact.get("worker_auth", False)
+        if refused:
+            names = "; ".join(f"{r['id']} ({r['reason']})" for r in refused[:5])
+            more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+            result: Result = "fail"
+            why = (
+                f"{len(refused)} process(es) tried to join the run as workers and were refused, never merged: "
+                f"{names}{more}; something that is not this run's worker reaches the master's port"
+            )
+        elif auth:
+            result, why = "pass", "every worker proved it belongs to the run (per-run secret)"
+        else:
+            result, why = "warn", "worker authentication was off (no LOADTEST_RUN_SECRET): workers were only counted"
+        out.append(Check(RUN_GROUP, "run", "workers_refused", float(len(refused)), "0", "", len(refused), result, why))
+    if "blocked_hosts" in artifact:
+        blocked = artifact.get("blocked_hosts") or {}
+        entries = artifact.get("allowlist")
+        total = sum(blocked.values())
+        if blocked:
+            hosts = ", ".join(f"{h} ({n})" for h, n in sorted(blocked.items(), key=lambda kv: -kv[1]))
+            result, why = "fail", (
+                f"{total} request(s) to hosts outside the allowlist {entries} were refused before sending: {hosts}"
+            )
+        elif entries is None:
+            result, why = "warn", "the allowlist was not enforced in the Locust processes (no LOADTEST_GUARD_HOSTS)"
+        else:
+            result, why = "pass", f"every request went to an allowed host {entries}"
+        out.append(Check(RUN_GROUP, "run", "allowlist", float(total), "0 blocked", "", total, result, why))
+    return out
+
+
 def _outcome(checks: list[Check]) -> tuple[Outcome, str]:
     def reasons(pick: Callable[[Check], bool]) -> str:
         return "; ".join(f"{c.name}: {c.reason}" for c in checks if pick(c))
@@ -340,7 +380,14 @@ def _outcome(checks: list[Check]) -> tuple[Outcome, str]:
     return "PASS", f"all {sum(c.group != RUN_GROUP for c in checks)} SLA checks passed"
 
 
-def evaluate(artifact: StatsArtifact, sla: Sla, *, unmatched: Literal["warn", "fail"] | None = None) -> Verdict:
+def evaluate(
+    artifact: StatsArtifact,
+    sla: Sla,
+    *,
+    unmatched: Literal["warn", "fail"] | None = None,
+    gate: Gate = "sla",
+    gate_source: str = "",
+) -> Verdict:
     """Decide the run. `unmatched` overrides the SLA file's setting (the --unmatched flag)."""
     window = evaluation_window(artifact, sla)
     merged = merged_endpoints(artifact, window)
@@ -359,6 +406,8 @@ def evaluate(artifact: StatsArtifact, sla: Sla, *, unmatched: Literal["warn", "f
         aborted=bool(aborts),
         abort_reason=aborts[0] if aborts else None,
         warnings=tuple(f"{c.group}: {c.reason}" for c in checks if c.result == "warn"),
+        gate=gate,
+        gate_source=gate_source,
     )
 
 

@@ -27,14 +27,30 @@ VERDICT_FILE = "verdict.json"
 JUNIT_FILE = "junit.xml"
 VERDICT_SCHEMA = "loadtest.verdict/v1"
 
-_EXIT = {"PASS": ExitCode.PASS, "FAIL": ExitCode.FAIL, "INCONCLUSIVE": ExitCode.INCONCLUSIVE}
+_EXIT = {
+    "PASS": ExitCode.PASS,
+    "FAIL": ExitCode.FAIL,
+    "INCONCLUSIVE": ExitCode.INCONCLUSIVE,
+    "UNGATED": ExitCode.PASS,  # --no-gate: asked for, and said in the output and verdict.json
+}
 _COLORS = {"PASS": "32", "pass": "32", "FAIL": "31", "fail": "31", "INCONCLUSIVE": "33", "inconclusive": "33"}
 _COLORS["warn"] = "35"
 
 
 def exit_code(verdict: Verdict) -> ExitCode:
-    """PASS 0, FAIL 1, INCONCLUSIVE 3 (USAGE 2 is raised as GateError before any verdict exists)."""
+    """PASS 0, FAIL 1, INCONCLUSIVE 3, a run that broke 4 (USAGE 2 is raised before any verdict exists)."""
+    if verdict.error is not None:
+        return ExitCode.RUN_ERROR
     return _EXIT[verdict.outcome]
+
+
+def gate_title(verdict: Verdict) -> str:
+    """Which gate judged the run, for the table's first line."""
+    if verdict.gate == "baseline":
+        return f"baseline gate ({verdict.gate_source or 'no SLA file'})"
+    if verdict.gate == "none":
+        return f"no gate ({verdict.gate_source or '--no-gate'})"
+    return f"SLA gate ({verdict.gate_source})" if verdict.gate_source else "SLA gate"
 
 
 def use_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -98,7 +114,9 @@ def render_table(verdict: Verdict, *, color: bool = False) -> str:
             f"evaluated {w.seconds:.0f} s in {w.intervals_kept} intervals; warm-up {w.rule}, "
             f"{w.intervals_dropped} interval(s) dropped"
         )
-    out = [f"SLA gate for run {verdict.run_id} ({verdict.scenario}): {scope}", line(header)]
+    if verdict.error is not None:
+        scope = f"the run broke before it could be judged: {verdict.error}"
+    out = [f"{gate_title(verdict)} for run {verdict.run_id} ({verdict.scenario}): {scope}", line(header)]
     out += [line(row, c.result) for row, c in zip(rows, verdict.checks, strict=True)]
     if verdict.aborted:
         out.append(f"the run was aborted early: {verdict.abort_reason}")
@@ -127,6 +145,7 @@ def to_junit(verdict: Verdict) -> str:
     props = ET.SubElement(suite, "properties")
     for key, value in (
         ("outcome", verdict.outcome),
+        ("gate", verdict.gate),
         ("run_id", verdict.run_id),
         ("scenario", verdict.scenario),
         ("reason", verdict.reason),
@@ -147,21 +166,73 @@ def to_junit(verdict: Verdict) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
+RESERVE_BYTES = 64 * 1024  # space set aside per file at the start, so a full disk cannot lose the verdict
+
+
+def reserve(out_dir: Path, verdict: Verdict) -> None:
+    """Write placeholder verdict.json and junit.xml padded to RESERVE_BYTES before the run starts.
+
+    If the disk fills during the run, `write` overwrites these in place, which needs
+    no new blocks, instead of losing the verdict. The placeholder itself says that
+    the run never finished, which is true if the controller itself is killed.
+    """
+    for name, text in ((VERDICT_FILE, to_json(verdict)), (JUNIT_FILE, to_junit(verdict))):
+        data = text.encode("utf-8")
+        (out_dir / name).write_bytes(data + b" " * max(0, RESERVE_BYTES - len(data)))
+
+
 def write(
     verdict: Verdict, out_dir: Path | None, *, json_path: Path | None = None, junit_path: Path | None = None
 ) -> list[Path]:
     """Write verdict.json and junit.xml into out_dir (explicit paths win); returns what was written."""
     targets = [
-        (json_path or (out_dir / VERDICT_FILE if out_dir else None), to_json(verdict)),
-        (junit_path or (out_dir / JUNIT_FILE if out_dir else None), to_junit(verdict)),
+        (json_path or (out_dir / VERDICT_FILE if out_dir else None), to_json, _compact_json),
+        (junit_path or (out_dir / JUNIT_FILE if out_dir else None), to_junit, _compact_junit),
     ]
     written = []
-    for path, text in targets:
+    for path, render, compact in targets:
         if path is None:
             continue
+        text = render(verdict)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)  # readers (CI, the exporter) never see half a file
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)  # readers (CI, the exporter) never see half a file
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if not _write_in_place(path, text, compact(verdict)):
+                raise exc
         written.append(path)
     return written
+
+
+def _write_in_place(path: Path, text: str, shorter: str) -> bool:
+    """Overwrite a reserved file without allocating: the full text if it fits, else the compact one."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    for candidate in (text, shorter):
+        data = candidate.encode("utf-8")
+        if len(data) <= size:
+            with path.open("r+b") as f:
+                f.write(data)
+                f.truncate(len(data))
+            return True
+    return False
+
+
+def _compact(verdict: Verdict) -> Verdict:
+    """Only the checks that decided the outcome, for a verdict that must fit its reserved space."""
+    from dataclasses import replace
+
+    return replace(verdict, checks=tuple(c for c in verdict.checks if c.result != "pass")[:50])
+
+
+def _compact_json(verdict: Verdict) -> str:
+    return to_json(_compact(verdict))
+
+
+def _compact_junit(verdict: Verdict) -> str:
+    return to_junit(_compact(verdict))

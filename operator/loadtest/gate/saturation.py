@@ -110,18 +110,38 @@ def saturation_checks(artifact: StatsArtifact, limits: Saturation, start: float 
 def workers_check(artifact: StatsArtifact) -> Check:
     """Lost workers or fewer workers than planned: the load and the stats are not what was asked."""
     workers = artifact["workers"]
-    lost_ids = {w["id"] for w in workers if w["lost"]}
+    started = artifact["started_at"]
+    gone = [w for w in workers if w["lost"] and not w.get("resumed_at")]
+    resumed = [w for w in workers if w["lost"] and w.get("resumed_at")]
     lost_events = [e for e in artifact["events"] if e["kind"] == "worker_lost"]
-    lost = max(len(lost_ids), len(lost_events))
+    lost = len(gone) + len(resumed) or len(lost_events)
     expected = artifact["worker_count_expected"]
     missing = max(0, expected - len(workers))
-    if lost:
-        names = ", ".join(sorted(lost_ids)) or "; ".join(e["detail"] for e in lost_events)
-        why = f"{lost} worker(s) lost during the run ({names}): their requests after the loss are missing"
-    elif missing:
-        why = f"only {len(workers)} of {expected} expected workers ever reported"
-    else:
-        why = f"all {len(workers)} workers reported to the end"
+
+    def at(t: float | None) -> str:
+        return f"{t - started:.0f} s" if t is not None and started is not None else "?"
+
+    reasons = []
+    if gone:
+        names = ", ".join(f"{w['id']} at {at(w.get('lost_at'))}" for w in gone)
+        reasons.append(f"{len(gone)} worker(s) lost during the run ({names}): their later requests are missing")
+    if resumed:
+        names = ", ".join(
+            f"{w['id']} silent from {at(w.get('lost_at'))} to {at(w.get('resumed_at'))}" for w in resumed
+        )
+        reasons.append(
+            f"{len(resumed)} worker(s) stopped reporting and came back ({names}): their reports were merged, "
+            "but their users did not run during the gap"
+        )
+    if not gone and not resumed and lost_events:
+        reasons.append(f"{len(lost_events)} worker(s) lost: " + "; ".join(e["detail"] for e in lost_events))
+    early = [e["detail"] for e in artifact["events"] if e["kind"] == "all_workers_lost"]
+    if early:
+        ended = artifact["ended_at"]
+        reasons.append(early[0] + (f" (ended at {at(ended)})" if ended is not None else ""))
+    if missing:
+        reasons.append(f"only {len(workers)} of {expected} expected workers ever reported")
+    why = "; ".join(reasons) if reasons else f"all {len(workers)} workers reported to the end"
     return _check(
         "workers_lost", float(lost + missing), "0 lost or missing", "", len(workers), lost + missing == 0, why
     )

@@ -355,6 +355,26 @@ class Sla(_Strict):
         return out
 
 
+BASELINE_MAX_ERROR_PERCENT = 5.0  # the baseline gate's error-rate limit (README "The baseline gate")
+
+
+def baseline() -> Sla:
+    """The gate for a run without an SLA file: evidence, not targets.
+
+    Every run check applies (stats complete, no worker lost or refused, no request
+    outside the allowlist, at least one request after warm-up, generators not
+    saturated) plus one threshold: fewer than 5 % of requests failed, judged with
+    the same minimum sample rule as any error_rate (59 requests for 5 %).
+    """
+    return Sla.model_validate(
+        {
+            "version": 1,
+            "description": "built-in baseline gate (no SLA file)",
+            "aggregate": {"error_rate": f"< {BASELINE_MAX_ERROR_PERCENT:g}"},
+        }
+    )
+
+
 def parse(data: Any, origin: str) -> Sla:
     """Validate already-parsed YAML; `origin` (the file name) prefixes every error."""
     if data is None:

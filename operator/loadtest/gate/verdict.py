@@ -16,7 +16,9 @@ def number(value: float) -> str:
 
 
 Result = Literal["pass", "fail", "inconclusive", "warn"]
-Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+# UNGATED: `--no-gate`, the run was asked to skip judging; it says so, and exits 0 only for that reason
+Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE", "UNGATED"]
+Gate = Literal["sla", "baseline", "none"]
 RUN_GROUP = "run"
 
 
@@ -64,8 +66,34 @@ class Verdict:
     aborted: bool = False
     abort_reason: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    gate: Gate = "sla"  # which gate judged: the SLA file, the built-in baseline, or none (--no-gate)
+    gate_source: str = ""  # the SLA file's path, or why the baseline applied
+    error: str | None = None  # the run broke before it could be judged (exit code 4): what happened
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["checks"] = [{**asdict(c), "name": c.name} for c in self.checks]
         return out
+
+
+def unjudged(
+    run_id: str, scenario: str, *, error: str | None, gate: Gate, gate_source: str, reason: str
+) -> Verdict:
+    """A verdict for a run that was not judged: it broke first (`error`), or --no-gate asked for none."""
+    if error is not None:
+        check = Check(RUN_GROUP, "run", "completed", None, "completed", "", 0, "inconclusive", error)
+        outcome: Outcome = "INCONCLUSIVE"
+    else:
+        check = Check(RUN_GROUP, "run", "gate", None, "a gate", "", 0, "warn", reason)
+        outcome = "UNGATED"
+    return Verdict(
+        outcome=outcome,
+        reason=reason,
+        checks=(check,),
+        window=Window(None, None, None, 0.0, 0, 0, "not evaluated"),
+        run_id=run_id,
+        scenario=scenario,
+        gate=gate,
+        gate_source=gate_source,
+        error=error,
+    )

@@ -145,7 +145,7 @@ def test_gate_flags_come_from_loadtest_gate_then_loadtest_environment(tmp_path: 
     ("argv", "env", "message"),
     [
         ([], {}, "--stats is required"),
-        (["--stats", "x.json"], {}, "--sla is required"),
+        (["--stats", "x.json"], {}, "stats artifact x.json does not exist"),
         (
             ["--stats", "x.json", "--sla", "s.yaml"],
             {"LOADTEST_GATE_UNMATCHED": "never"},
