@@ -34,7 +34,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in RunSpec.model_fields.items():
         help_text = _HELP.get(name) or field.description or name.replace("_", " ")
         help_text += f" [{env_var(name)}]"
-        if name == "prometheus":
+        if name in ("prometheus", "no_gate"):
             parser.add_argument(flag(name), action="store_const", const=True, default=None, help=help_text)
         elif name == "wait_for_workers":
             parser.add_argument(flag(name), type=_boolean, default=None, help=help_text + " (true|false)")
@@ -76,11 +76,12 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 def _run(args: argparse.Namespace) -> int:
     from loadtest.run import controller
 
+    # SIGTERM (CI cancelling a job, `kill`) stops the run exactly like Ctrl-C at any point: cleanly,
+    # artifacts kept, exit 130; during the checks the locustfile probe child is killed on the way out.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     flags = {name: getattr(args, name) for name in RunSpec.model_fields}
     spec = resolve(spec_file=args.spec, flags=flags)
     prepared = controller.prepare(spec)
-    # SIGTERM (CI cancelling a job, `kill`) stops the run exactly like Ctrl-C: cleanly, artifacts kept.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     return controller.execute(prepared)
 
 
@@ -118,6 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return ExitCode.INTERRUPTED
+    except Exception as exc:  # a bug: say so in one line; the traceback only on request
+        if os.environ.get("LOADTEST_DEBUG"):
+            raise
+        _print_error(
+            LoadtestError(
+                f"unexpected {type(exc).__name__}: {exc}",
+                hint="this is a bug in loadtest; LOADTEST_DEBUG=1 shows the traceback (please include it in a report)",
+            )
+        )
+        return ExitCode.RUN_ERROR
 
 
 def _print_error(exc: LoadtestError) -> None:

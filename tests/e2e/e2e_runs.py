@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,12 +63,22 @@ def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
     )
 
 
-def watch(proc: subprocess.Popen[str], artifacts: Path, timeout_s: float, interrupt_when: Any = None) -> Finished:
+Action = Callable[[dict[str, Any], "subprocess.Popen[str]", set[int]], bool]
+
+
+def watch(
+    proc: subprocess.Popen[str],
+    artifacts: Path,
+    timeout_s: float,
+    interrupt_when: Any = None,
+    act: Action | None = None,
+) -> Finished:
     """Wait for the controller, recording every descendant pid; optionally SIGINT it when
-    `interrupt_when(status_dict)` becomes true."""
+    `interrupt_when(status_dict)` becomes true, or call `act(status, proc, pids)` on every
+    status until it returns True (it did what it came for)."""
     seen: set[int] = set()
     deadline = time.monotonic() + timeout_s
-    interrupted = False
+    interrupted = acted = False
     while proc.poll() is None:
         if time.monotonic() > deadline:
             proc.kill()
@@ -79,6 +90,8 @@ def watch(proc: subprocess.Popen[str], artifacts: Path, timeout_s: float, interr
             if status is not None and interrupt_when(status):
                 proc.send_signal(signal.SIGINT)
                 interrupted = True
+        if act is not None and not acted:
+            acted = act(_status(artifacts) or {}, proc, seen)  # {} until the master writes status.json
         time.sleep(0.2)
     stdout, stderr = proc.communicate()
     dirs = sorted(artifacts.glob("*/")) if artifacts.is_dir() else []
@@ -95,5 +108,35 @@ def _status(artifacts: Path) -> dict[str, Any] | None:
     return None
 
 
-def run(args: list[str], artifacts: Path, timeout_s: float = 180, env: dict[str, str] | None = None) -> Finished:
-    return watch(start([*args, "--artifacts-dir", str(artifacts)], env), artifacts, timeout_s)
+def run(
+    args: list[str],
+    artifacts: Path,
+    timeout_s: float = 180,
+    env: dict[str, str] | None = None,
+    act: Action | None = None,
+) -> Finished:
+    return watch(start([*args, "--artifacts-dir", str(artifacts)], env), artifacts, timeout_s, act=act)
+
+
+def locust_processes(pids: set[int], role: str) -> list[psutil.Process]:
+    """The run's live Locust processes of one role ('--master' or '--worker')."""
+    out = []
+    for pid in sorted(pids):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc = psutil.Process(pid)
+            if "loadtest.locust.agent" in proc.cmdline() and role in proc.cmdline():
+                out.append(proc)
+    return out
+
+
+def verdict(result: Finished) -> dict[str, Any]:
+    assert result.run_dir is not None, result.stderr
+    data: dict[str, Any] = json.loads((result.run_dir / "verdict.json").read_text())
+    return data
+
+
+def check(data: dict[str, Any], metric: str) -> dict[str, Any]:
+    """The one run check of verdict.json with this metric."""
+    found = [c for c in data["checks"] if c["metric"] == metric]
+    assert len(found) == 1, (metric, [c["metric"] for c in data["checks"]])
+    return found[0]

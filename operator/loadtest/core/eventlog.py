@@ -3,6 +3,7 @@ so a run that dies still leaves the story of what it did."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -14,11 +15,17 @@ class EventLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._file = path.open("a", encoding="utf-8")
+        self.lost = 0  # records a full disk swallowed
 
     def __call__(self, event: str, **fields: Any) -> None:
+        """Append one record; a full disk loses the record, never the run (the verdict has reserved room)."""
         record = {"t": round(time.time(), 3), "event": event, **fields}
-        self._file.write(json.dumps(record, default=str) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record, default=str) + "\n")
+            self._file.flush()
+        except OSError:
+            self.lost += 1
 
     def close(self) -> None:
-        self._file.close()
+        with contextlib.suppress(OSError):
+            self._file.close()

@@ -29,11 +29,21 @@ def format_status(status: dict[str, Any], elapsed_s: float, duration_s: float | 
         f"{float(status.get('rps') or 0):.1f} req/s",
         f"failures {failures} ({ratio:.2f}%)",
         f"p95 {p95_text}",
-        f"workers {status.get('workers_connected', 0)}",
+        _workers(status),
     ]
     if duration_s is not None:
         parts.append(f"{clock(duration_s - elapsed_s)} left")
     return " | ".join(parts)
+
+
+def _workers(status: dict[str, Any]) -> str:
+    """'workers 2/2', or 'workers 1/2 (1 lost, 3 refused)': the workers still reporting, live."""
+    text = f"workers {status.get('workers_connected', 0)}"
+    if status.get("workers_expected"):
+        text += f"/{status['workers_expected']}"
+    extra = [f"{status[k]} {word}" for k, word in (("workers_lost", "lost"), ("workers_refused", "refused"))
+             if status.get(k)]  # fmt: skip
+    return text + (f" ({', '.join(extra)})" if extra else "")
 
 
 class ProgressDisplay:

@@ -99,6 +99,11 @@ class RunSpec(BaseModel):
     tags: list[str] = Field(default_factory=list)
     exclude_tags: list[str] = Field(default_factory=list)
     sla: Path | None = Field(None, description="SLA file; default the scenario's sla.yaml")
+    no_gate: bool = Field(
+        False,
+        description="judge nothing: no SLA and no baseline gate; verdict.json says UNGATED and the exit "
+        "code says only that the run completed",
+    )
     backend: Backend = Backend.LOCAL
     namespace: str = "loadtest"
     kube_context: str | None = None

@@ -370,8 +370,12 @@ class MasterPlugin:
         if self.artifacts is None:
             return
         artifact = self.snapshot()
-        write_json_atomic(self.artifacts / STATS_FILE, artifact)
-        write_json_atomic(self.artifacts / STATUS_FILE, {**self.status(), "state": "finished"})
+        try:
+            write_json_atomic(self.artifacts / STATS_FILE, artifact)
+            write_json_atomic(self.artifacts / STATUS_FILE, {**self.status(), "state": "finished"})
+        except OSError as exc:  # e.g. ENOSPC: the controller names the cause in verdict.json
+            logger.error("loadtest: could not write %s: %s", STATS_FILE, exc)
+            return
         self._write_html_if_missing()
         if getattr(self.environment.parsed_options, "csv_prefix", None):
             # Let Locust's CSV writer take one more pass so its files include the final reports too.

@@ -9,15 +9,21 @@ whatever happens next.
 from __future__ import annotations
 
 import contextlib
+import secrets
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import yaml
 
 from loadtest.backends.local.fleet import LocalBackend, LocalPlan
+from loadtest.core import hosts
 from loadtest.core.errors import LoadtestError, RunError, SpecError
 from loadtest.core.eventlog import EventLog
 from loadtest.core.exitcodes import ExitCode
@@ -32,6 +38,8 @@ from loadtest.stats import artifact
 DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
 PROM_SCRAPE_S = 2.0  # live enough for a dashboard, cheap enough for a 2-core runner
 LOCUST_REPORT_FILE = "locust_report.html"  # Locust's own; report.html is ours (loadtest.report)
+MIN_FREE_BYTES = 64 * 1024 * 1024  # a 1-minute run leaves ~15 MB (stats, CSV, logs, two HTML reports)
+RUN_SECRET_ENV = "LOADTEST_RUN_SECRET"  # loadtest.locust.auth reads it in the master and the workers
 
 
 @dataclass
@@ -59,24 +67,27 @@ def prepare(spec: RunSpec) -> Prepared:
             hint="on Kubernetes enable the chart's ServiceMonitor: "
             "--helm-values '{metrics: {serviceMonitor: {enabled: true}}}'",
         )
+    if spec.host is not None:
+        check_allowed(spec.host, spec.allowed_hosts)  # before any user code is imported
     files, pythonpath = resolve_files(spec)
     shape = shapes.parse_options(spec.shape.value, spec.shape_options) if spec.shape else None
-    info = probe(files, pythonpath)
+    # The locustfile is imported under the run's allowlist: a request at import time to another host
+    # fails in the probe. The demo target's port is not known yet, so loopback stands for it.
+    info = probe(files, pythonpath, hosts.entries_for(spec.host or "http://127.0.0.1", spec.allowed_hosts))
     if shape is not None and info.shape_classes:
         raise SpecError(
             f"shape = {spec.shape!s} but the locustfile already defines {info.shape_classes[0]}",
             hint="remove 'shape' from the spec, or the LoadTestShape class from the locustfile",
         )
-    sla_path = _sla_path(spec, files)
+    sla_path = None if spec.no_gate else _sla_path(spec, files)
     if sla_path is not None:
         from loadtest.gate import sla as sla_module
 
         sla_module.load(sla_path)  # a bad SLA file is a usage error before any load
-    if spec.host is not None:
-        check_allowed(spec.host, spec.allowed_hosts)
     peak = shapes.peak_users(shape) if shape is not None else spec.users
     workers = spec.workers if spec.workers is not None else max(1, -(-peak // spec.users_per_worker))
     run_id = spec.run_id or new_run_id(spec.scenario_name)
+    check_artifacts_dir(spec)  # last of the local checks: the verdict's room is reserved right after
     run_dir = spec.artifacts_dir / run_id
     if run_dir.exists():
         raise SpecError(f"run_id = {run_id!r}: {run_dir} already exists", hint="choose another run_id")
@@ -84,6 +95,27 @@ def prepare(spec: RunSpec) -> Prepared:
         # In a cluster the pods reach the target, not necessarily this machine: no local pre-flight.
         check_reachable(spec.host)
     return Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers)
+
+
+def check_artifacts_dir(spec: RunSpec) -> None:
+    """The artifacts directory exists (or can be made), is writable and has room, before anything starts."""
+    path = spec.artifacts_dir
+    hint = "set artifacts_dir (--artifacts-dir, LOADTEST_ARTIFACTS_DIR) to a writable directory"
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"artifacts_dir = '{path}' is not a directory", hint=hint)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".loadtest-write-check-"):
+            pass
+        free = shutil.disk_usage(path).free
+    except OSError as exc:
+        raise SpecError(f"artifacts_dir = '{path}' is not writable: {exc.strerror or exc}", hint=hint) from exc
+    if free < MIN_FREE_BYTES:
+        raise SpecError(
+            f"artifacts_dir = '{path}' has {free / 2**20:.1f} MiB free; a run needs at least "
+            f"{MIN_FREE_BYTES / 2**20:.0f} MiB for its stats, logs and reports",
+            hint="free some space, or " + hint.replace("a writable directory", "a disk with room"),
+        )
 
 
 def _sla_path(spec: RunSpec, files: list[Path]) -> Path | None:
@@ -121,7 +153,14 @@ def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str
         "--loadtest-scenario", spec.scenario_name,
         "--loadtest-artifacts", str(run_dir),
     ]  # fmt: skip
-    env = {"LOADTEST_GIT_REVISION": _git_revision()}
+    env = {
+        "LOADTEST_GIT_REVISION": _git_revision(),
+        # Only this run's processes get the secret (environment, never argv or artifacts): a worker
+        # without it is refused by the master (loadtest.locust.auth).
+        RUN_SECRET_ENV: secrets.token_hex(32),
+        # Every Locust process refuses requests to other hosts (loadtest.locust.allowlist).
+        hosts.ENV: hosts.to_env(hosts.entries_for(host, spec.allowed_hosts)),
+    }
     if p.shape is None:
         master += ["-u", str(spec.users), "-r", str(spec.effective_spawn_rate), "-t", f"{int(spec.duration)}s"]
     else:
@@ -178,11 +217,17 @@ def write_report(run_dir: Path, out: TextIO, err: TextIO) -> None:
 def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
     spec = p.spec
     p.run_dir.mkdir(parents=True)
-    (p.run_dir / "spec.yaml").write_text(
-        to_yaml(spec, run_id=p.run_id, workers=p.workers, sla=str(p.sla_path) if p.sla_path else None),
-        encoding="utf-8",
-    )
-    log = EventLog(p.run_dir / "events.jsonl")
+    if spec.backend == Backend.LOCAL:
+        _reserve_verdict(p)  # first: a disk that fills from here on cannot lose the verdict
+    try:
+        (p.run_dir / "spec.yaml").write_text(
+            to_yaml(spec, run_id=p.run_id, workers=p.workers, sla=str(p.sla_path) if p.sla_path else None),
+            encoding="utf-8",
+        )
+        log = EventLog(p.run_dir / "events.jsonl")
+    except OSError as exc:
+        _write_broken_verdict(p, f"cannot write to {p.run_dir}: {exc.strerror or exc}")
+        raise RunError(f"cannot write to {p.run_dir}: {exc.strerror or exc}", hint="check the disk") from exc
     progress = ProgressDisplay(spec.progress, stream=err)
     log("run_started", run_id=p.run_id, users=p.peak_users, workers=p.workers, backend=str(spec.backend))
     progress.message(f"run {p.run_id}: {p.peak_users} users on {p.workers} workers, artifacts in {p.run_dir}/")
@@ -193,6 +238,7 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
         finally:
             log("run_finished")
             log.close()
+    master_exit: int | None = None
     try:
         with contextlib.ExitStack() as stack:
             host = spec.host or _start_demo_target(stack, p, log, progress)
@@ -214,7 +260,7 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
                 stop_timeout_s=spec.stop_timeout,
             )
             outcome = LocalBackend(plan, log, progress).run()
-            interrupted = outcome.interrupted
+            interrupted, master_exit = outcome.interrupted, outcome.master_exit
             if outcome.timed_out:
                 raise RunError(f"the run did not end in time; partial artifacts are in {p.run_dir}/")
     except KeyboardInterrupt:
@@ -222,11 +268,66 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
         log("interrupted", detail="before the load started")
     except LoadtestError as exc:
         log("run_error", error=str(exc))
+        _write_broken_verdict(p, exc.message)
         raise
+    except Exception as exc:  # noqa: BLE001 - e.g. OSError from a full disk: a clear error, never a traceback
+        cause = f"{type(exc).__name__}: {exc}"
+        log("run_error", error=cause)
+        _save_traceback(p, exc)
+        _write_broken_verdict(p, cause)
+        raise RunError(
+            f"the run broke: {cause}",
+            hint=f"verdict.json and events.jsonl in {p.run_dir}/ say how far it got",
+        ) from exc
     finally:
         log("run_finished", interrupted=interrupted)
         log.close()
-    return _report(p, out, interrupted)
+    return _report(p, out, interrupted, master_exit)
+
+
+def _gate_kind(p: Prepared) -> tuple[Literal["sla", "baseline", "none"], str]:
+    if p.spec.no_gate:
+        return "none", "--no-gate (LOADTEST_NO_GATE): nothing was judged"
+    if p.sla_path is not None:
+        return "sla", str(p.sla_path)
+    return "baseline", "no SLA file: the scenario has no sla.yaml and --sla was not given"
+
+
+def _reserve_verdict(p: Prepared) -> None:
+    """Placeholders with room for the real verdict, so a disk that fills during the run cannot lose it."""
+    from loadtest.gate import output
+    from loadtest.gate.verdict import unjudged
+
+    gate, source = _gate_kind(p)
+    cause = "the run has not finished: the controller is still running, or was killed before writing the verdict"
+    placeholder = unjudged(
+        p.run_id, p.spec.scenario_name, error=cause, gate=gate, gate_source=source, reason=cause
+    )
+    output.reserve(p.run_dir, placeholder)
+
+
+def _write_broken_verdict(p: Prepared, cause: str) -> None:
+    """verdict.json and junit.xml for a run that broke: the cause is the reason; exit code 4."""
+    from loadtest.gate import output
+    from loadtest.gate.verdict import unjudged
+
+    gate, source = _gate_kind(p)
+    verdict = unjudged(
+        p.run_id, p.spec.scenario_name, error=cause, gate=gate, gate_source=source, reason=f"run error: {cause}"
+    )
+    try:
+        output.write(verdict, p.run_dir)
+    except OSError as exc:
+        sys.stderr.write(f"warning: could not write verdict.json in {p.run_dir}: {exc.strerror or exc}\n")
+
+
+def _save_traceback(p: Prepared, exc: BaseException) -> None:
+    """Kept for a bug report, never printed at the user."""
+    with contextlib.suppress(OSError):
+        (p.run_dir / "logs").mkdir(exist_ok=True)
+        (p.run_dir / "logs" / "controller-error.txt").write_text(
+            "".join(traceback.format_exception(exc)), encoding="utf-8"
+        )
 
 
 def _execute_kubernetes(p: Prepared, log: EventLog, progress: ProgressDisplay, out: TextIO) -> int:
@@ -261,30 +362,65 @@ def _start_demo_target(stack: contextlib.ExitStack, p: Prepared, log: EventLog, 
     return str(target.url)
 
 
-def _report(p: Prepared, out: TextIO, interrupted: bool) -> int:
+def _report(p: Prepared, out: TextIO, interrupted: bool, master_exit: int | None) -> int:
     stats_path = p.run_dir / artifact.STATS_FILE
     if not stats_path.exists():
+        cause = _why_no_stats(p, master_exit, interrupted)
+        _write_broken_verdict(p, cause)
         if interrupted:
             out.write(f"interrupted before any stats were collected; artifacts in {p.run_dir}/\n")
             return ExitCode.INTERRUPTED
-        raise RunError(
-            f"the master wrote no {artifact.STATS_FILE}; see {p.run_dir}/logs/master.log",
-            hint="the event log events.jsonl says how far the run got",
-        )
+        raise RunError(cause, hint="the event log events.jsonl says how far the run got")
     stats = artifact.load(stats_path)
     out.write("\n" + summary.render(stats) + "\n")
-    code: int = ExitCode.PASS
-    if p.sla_path is not None:
-        code = gate_after_run(p.run_dir, p.sla_path, out)
+    gate, source = _gate_kind(p)
+    code = gate_after_run(p.run_dir, p.sla_path, out, gate=gate, source=source, scenario=p.spec.scenario_name)
     out.write(f"\nartifacts: {p.run_dir}/\n")
     return ExitCode.INTERRUPTED if interrupted else code
 
 
-def gate_after_run(run_dir: Path, sla_path: Path, out: TextIO) -> int:
-    """Decide from the exact stats artifact; print the table; the verdict is the exit code."""
+def _why_no_stats(p: Prepared, master_exit: int | None, interrupted: bool) -> str:
+    """What the user needs to know when the master left no stats.json: how it ended, and the disk."""
+    parts = [f"the master wrote no {artifact.STATS_FILE}"]
+    if master_exit is not None and master_exit < 0:
+        try:
+            name = signal.Signals(-master_exit).name
+        except ValueError:
+            name = f"signal {-master_exit}"
+        parts.append(f"it was killed by {name}")
+    elif master_exit:
+        parts.append(f"it exited with code {master_exit}")
+    elif interrupted:
+        parts.append("the run was interrupted before the master started")
+    with contextlib.suppress(OSError):
+        free = shutil.disk_usage(p.run_dir).free
+        if free < 1024 * 1024:
+            parts.append(f"no space left on device: {free} bytes free in {p.run_dir} (ENOSPC)")
+    return "; ".join(parts) + f"; see {p.run_dir}/logs/master.log"
+
+
+def gate_after_run(
+    run_dir: Path,
+    sla_path: Path | None,
+    out: TextIO,
+    *,
+    gate: Literal["sla", "baseline", "none"] = "sla",
+    source: str = "",
+    scenario: str = "",
+) -> int:
+    """Decide from the exact stats artifact (the SLA, or the baseline gate); print the table; the
+    verdict is the exit code. --no-gate writes an UNGATED verdict that says so."""
     from loadtest.gate import output
     from loadtest.gate.command import run_gate
+    from loadtest.gate.verdict import unjudged
 
-    verdict = run_gate(run_dir / artifact.STATS_FILE, sla_path, run_dir)
+    if gate == "none":
+        verdict = unjudged(
+            run_dir.name, scenario, error=None, gate="none", gate_source=source,
+            reason="no gate was applied (--no-gate): exit code 0 says only that the run completed",
+        )  # fmt: skip
+        output.write(verdict, run_dir)
+    else:
+        verdict = run_gate(run_dir / artifact.STATS_FILE, sla_path, run_dir, baseline_why=source)
     out.write("\n" + output.render_table(verdict, color=output.use_color(out)) + "\n")
     return int(output.exit_code(verdict))

@@ -41,3 +41,9 @@ def test_plain_mode_prints_at_most_one_line_per_interval() -> None:
 
 def test_auto_mode_is_plain_when_the_stream_is_not_a_terminal() -> None:
     assert ProgressDisplay(Progress.AUTO, stream=io.StringIO()).mode is Progress.PLAIN
+
+
+def test_the_worker_count_is_live_and_says_lost_and_refused_workers() -> None:
+    status = {**STATUS, "workers_connected": 1, "workers_expected": 2, "workers_lost": 1, "workers_refused": 3}
+    assert "| workers 1/2 (1 lost, 3 refused) |" in format_status(status, 42, 60)
+    assert "| workers 2/2 |" in format_status({**STATUS, "workers_expected": 2}, 42, 60)
