@@ -76,7 +76,8 @@ def test_target_credentials_come_only_from_secret_key_refs(rendered: Any) -> Non
     values = yaml.safe_load((CHART / "ci" / "gate-values.yaml").read_text())
     auth = values["targetAuth"]
     objects = rendered["gate"]
-    assert [o for o in objects if o["kind"] == "Secret"] == []
+    # the chart makes one Secret of its own, the run secret; target credentials are never in one it makes
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Secret"] == [f"{RELEASE}-loadtest-run"]
     for suffix in ("-master", "-worker"):
         container = find(objects, "Deployment", suffix)["spec"]["template"]["spec"]["containers"][0]
         env = env_of(container)
@@ -90,6 +91,34 @@ def test_target_credentials_come_only_from_secret_key_refs(rendered: Any) -> Non
             for container in spec["containers"]:
                 plain = [e["name"] for e in container.get("env", []) if "value" in e]
                 assert [n for n in plain if any(w in n for w in ("TOKEN", "PASSWORD", "SECRET"))] == [], name
+
+
+def test_the_run_secret_reaches_the_master_and_the_workers_only(rendered: Any) -> None:
+    for scenario in rendered.paths:
+        objects = rendered[scenario]
+        secret = find(objects, "Secret", "-run")
+        assert secret["type"] == "Opaque" and len(secret["data"]["run-secret"]) >= 48
+        ref = {"secretKeyRef": {"name": secret["metadata"]["name"], "key": "run-secret"}}
+        holders = sorted(
+            name
+            for name, _, spec in pod_specs(objects)
+            for c in spec["containers"]
+            if any(e.get("valueFrom") == ref for e in c.get("env", []))
+        )
+        assert [h.rsplit("-", 1)[-1] for h in holders] == ["master", "worker"], (scenario, holders)
+        mounted = [n for n, _, spec in pod_specs(objects) for v in spec.get("volumes", []) if "secret" in v]
+        assert mounted == [], scenario
+
+
+def test_the_allowlist_guard_gets_the_target_and_the_allowed_hosts(helm: Helm) -> None:
+    values = {"run": {"host": "https://api.staging.example.com:8443", "allowedHosts": ["*.cdn.example.com"]}}
+    objects = helm.template(values=values)
+    for suffix in ("-master", "-worker"):
+        env = env_of(find(objects, "Deployment", suffix)["spec"]["template"]["spec"]["containers"][0])
+        assert env["LOADTEST_GUARD_HOSTS"]["value"] == "*.cdn.example.com,api.staging.example.com:8443"
+    gate = helm.template(values={})
+    env = env_of(find(gate, "Deployment", "-worker")["spec"]["template"]["spec"]["containers"][0])
+    assert "LOADTEST_GUARD_HOSTS" not in env  # no host and no allowlist: the locustfile's own host
 
 
 def test_rbac_is_a_namespaced_role_without_wildcards_or_cluster_resources(rendered: Any) -> None:
@@ -228,3 +257,13 @@ def test_notes_print_the_commands_to_watch_the_run(helm: Helm, tmp_path: Path) -
         f"helm test -n {NAMESPACE} {RELEASE}",
     ):
         assert command in out
+
+
+def test_without_an_sla_file_the_gate_job_applies_the_baseline_gate(helm: Helm) -> None:
+    values = {"gate": {"enabled": True}, "artifacts": {"persistence": {"enabled": True}}}
+    job = find(helm.template(values=values), "Job", "-gate")["spec"]["template"]["spec"]["containers"][0]
+    assert "LOADTEST_GATE_SLA" not in env_of(job)  # `loadtest gate` without --sla: the baseline gate
+    assert "--sla" not in job["command"][2]
+    with_sla = {**values, "sla": {"file": "locustfile.py"}}
+    job = find(helm.template(values=with_sla), "Job", "-gate")["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(job)["LOADTEST_GATE_SLA"]["value"] == "/locust/locustfile.py"

@@ -126,7 +126,7 @@ def test_wrong_types_and_values_are_rejected_with_the_key_named(helm: Helm, valu
 @pytest.mark.parametrize(
     ("values", "named"),
     [
-        ({"gate": {"enabled": True}}, "sla.file"),
+        ({"gate": {"enabled": True}}, "artifacts.persistence.enabled"),
         ({"gate": {"enabled": True}, "sla": {"file": "locustfile.py"}}, "artifacts.persistence.enabled"),
         ({"sla": {"file": "checkout/sla.yaml"}}, "sla.file"),
         ({"locustfiles": {"locustfile": "missing.py"}}, "locustfiles.locustfile"),

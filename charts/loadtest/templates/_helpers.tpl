@@ -182,6 +182,18 @@ credentials only through secretKeyRef.
 {{- define "loadtest.loadEnv" -}}
 - name: PYTHONPATH
   value: /locust
+# Workers prove they belong to this run with it (loadtest.locust.auth); master and workers only.
+- name: LOADTEST_RUN_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "loadtest.fullname" . }}-run
+      key: run-secret
+{{- $guard := include "loadtest.guardHosts" . }}
+{{- if $guard }}
+# Every request of the locustfile must go to one of these (loadtest.locust.allowlist).
+- name: LOADTEST_GUARD_HOSTS
+  value: {{ $guard | quote }}
+{{- end }}
 - name: PYTHONUNBUFFERED
   value: "1"
 - name: PYTHONDONTWRITEBYTECODE
@@ -201,6 +213,18 @@ credentials only through secretKeyRef.
       key: {{ $key }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+loadtest.guardHosts: the run's effective allowlist, comma-separated: run.allowedHosts and run.host's
+host[:port]. Empty (no guard) only when neither is set.
+*/}}
+{{- define "loadtest.guardHosts" -}}
+{{- $hosts := .Values.run.allowedHosts | default list -}}
+{{- if .Values.run.host -}}
+{{- $hosts = append $hosts (urlParse .Values.run.host).host -}}
+{{- end -}}
+{{- $hosts | uniq | join "," -}}
 {{- end -}}
 
 {{/*
@@ -235,9 +259,6 @@ loadtest.containerSecurityContext: the container-level security context (restric
 loadtest.validate: cross-field checks the JSON schema cannot express; fails with the key and fix.
 */}}
 {{- define "loadtest.validate" -}}
-{{- if and .Values.gate.enabled (not .Values.sla.file) -}}
-{{- fail "gate.enabled is true but sla.file is empty: set sla.file to the SLA file's path inside locustfiles.files (e.g. api_browsing/sla.yaml)" -}}
-{{- end -}}
 {{- if and .Values.gate.enabled (not .Values.artifacts.persistence.enabled) -}}
 {{- fail "gate.enabled is true but artifacts.persistence.enabled is false: the gate Job reads the run's stats.json from the artifacts PVC; set artifacts.persistence.enabled=true (optionally with artifacts.persistence.existingClaim)" -}}
 {{- end -}}

@@ -69,6 +69,7 @@ def chart_values(
             "stopTimeout": int(spec.stop_timeout),
             "tags": list(spec.tags),
             "excludeTags": list(spec.exclude_tags),
+            "allowedHosts": list(spec.allowed_hosts),
             "hold": True,
             "env": shape_env,
         },
@@ -79,8 +80,9 @@ def chart_values(
             "extraPaths": [SHAPEFILE_IN_IMAGE] if spec.shape else [],
         },
         "sla": {"file": sla_file or ""},
-        "gate": {"enabled": sla_file is not None},
-        "artifacts": {"persistence": {"enabled": sla_file is not None}},
+        # Every run is judged: by its SLA file, else by the baseline gate; --no-gate judges none.
+        "gate": {"enabled": not spec.no_gate},
+        "artifacts": {"persistence": {"enabled": not spec.no_gate}},
     }
     return _merge(values, spec.helm_values)
 
