@@ -140,3 +140,17 @@ def check(data: dict[str, Any], metric: str) -> dict[str, Any]:
     found = [c for c in data["checks"] if c["metric"] == metric]
     assert len(found) == 1, (metric, [c["metric"] for c in data["checks"]])
     return found[0]
+
+
+def one_get_locustfile(path: str, wait_s: float, prelude: str = "") -> str:
+    """A locustfile whose one FastHttpUser GETs `path` every `wait_s` seconds."""
+    return f"""{prelude}
+from locust import FastHttpUser, task, constant
+
+class U(FastHttpUser):
+    wait_time = constant({wait_s})
+
+    @task
+    def home(self):
+        self.client.get("{path}")
+"""

@@ -20,17 +20,7 @@ import e2e_runs as runs
 import psutil
 import pytest
 
-HEALTHZ = """
-import sys, time
-from locust import FastHttpUser, task, constant
-
-class U(FastHttpUser):
-    wait_time = constant(0.2)
-
-    @task
-    def home(self):
-        self.client.get("/healthz")
-"""
+HEALTHZ = runs.one_get_locustfile("/healthz", 0.2, prelude="import sys, time")
 
 
 @contextlib.contextmanager
@@ -108,7 +98,9 @@ def test_workers_that_never_connect_leave_a_verdict(tmp_path: Path, demo_target:
         tmp_path / "results",
         120,
     )
-    _broken(result, "only 0 of 1 workers connected")
+    verdict = _broken(result, "only 0 of 1 workers connected")
+    assert "worker-0" in verdict["error"] and "blocks at import" in verdict["error"], verdict["error"]
+    assert "its log" in result.stderr and "python LOCUSTFILE" in result.stderr
 
 
 def test_a_disk_that_fills_during_the_run_still_gets_its_verdict(tmp_path: Path, demo_target: Any) -> None:

@@ -123,3 +123,28 @@ def test_five_thousand_users_on_two_cores_is_inconclusive_for_saturation(permiss
     assert (result.code, verdict["outcome"]) == (ExitCode.INCONCLUSIVE, "INCONCLUSIVE"), result.stdout
     assert "inconclusive" in {c["result"] for c in checks.values()}, seen
     assert "generators" in verdict["reason"]
+
+
+def test_three_thousand_users_in_steady_state_are_judged_on_the_steady_state(
+    permissive_sla: Path, tmp_path: Path
+) -> None:
+    """Spawning 3,000 users starves two cores for seconds; the steady state after it does not.
+
+    Saturation is judged over the same window as latency (after every user spawned and one
+    report interval more, until the stop), so the run is judged, not INCONCLUSIVE; spawning
+    and stopping may only appear in the reasons, as information.
+    """
+    result = runs.run(
+        ["--scenario", "api_browsing", "--users", "3000", "--workers", "6", "--duration", "40s",
+         "--sla", str(permissive_sla)],
+        tmp_path / "results", timeout_s=240,
+    )  # fmt: skip
+    verdict = verdict_of(result)
+    checks = {k: check(verdict, f"generators {k}") for k in ("cpu_percent", "loop_lag_ms", "runqueue_wait_percent")}
+    seen = {k: (c["measured"], c["samples"], c["result"], c["reason"]) for k, c in checks.items()}
+    print(f"saturation detector saw: {json.dumps(seen, indent=1)}")
+    assert (result.code, verdict["outcome"]) == (ExitCode.PASS, "PASS"), seen
+    for c in checks.values():
+        assert "(judged window, after warm-up)" in c["reason"], c["reason"]
+    stats = json.loads((result.run_dir / "stats.json").read_text())  # type: ignore[operator]
+    assert stats["target_users"] == 3000 and len(stats["workers"]) == 6

@@ -278,16 +278,17 @@ class Idle(User):
         pass
 """
 
-FAILING = """
-from locust import FastHttpUser, task, constant
+FAILING = runs.one_get_locustfile("/", 0.1)
 
-class U(FastHttpUser):
-    wait_time = constant(0.1)
 
-    @task
-    def home(self):
-        self.client.get("/")
-"""
+def _against_a_failing_target(tmp_path: Path, *args: str) -> runs.Finished:
+    """A run whose every request gets a 500."""
+    target = Decoy("127.0.0.1", status=500)
+    try:
+        path = _locustfile(tmp_path, FAILING)
+        return runs.run(["--locustfiles", str(path), "--host", target.url, *args], tmp_path / "results", 120)
+    finally:
+        target.stop()
 
 
 def test_without_an_sla_zero_requests_is_never_a_pass(tmp_path: Path) -> None:
@@ -302,16 +303,7 @@ def test_without_an_sla_zero_requests_is_never_a_pass(tmp_path: Path) -> None:
 
 
 def test_without_an_sla_a_run_where_every_request_failed_fails(tmp_path: Path) -> None:
-    target = Decoy("127.0.0.1", status=500)
-    try:
-        path = _locustfile(tmp_path, FAILING)
-        result = runs.run(
-            ["--locustfiles", str(path), "--host", target.url, "--users", "5", "--duration", "10s"],
-            tmp_path / "results",
-            120,
-        )
-    finally:
-        target.stop()
+    result = _against_a_failing_target(tmp_path, "--users", "5", "--duration", "10s")
     assert result.code == 1, result.stdout + result.stderr
     verdict = runs.verdict(result)
     assert verdict["outcome"] == "FAIL" and verdict["gate"] == "baseline"
@@ -321,16 +313,7 @@ def test_without_an_sla_a_run_where_every_request_failed_fails(tmp_path: Path) -
 
 
 def test_no_gate_is_said_in_the_output_and_in_the_verdict(tmp_path: Path) -> None:
-    target = Decoy("127.0.0.1", status=500)
-    try:
-        path = _locustfile(tmp_path, FAILING)
-        result = runs.run(
-            ["--locustfiles", str(path), "--host", target.url, "--users", "2", "--duration", "4s", "--no-gate"],
-            tmp_path / "results",
-            120,
-        )
-    finally:
-        target.stop()
+    result = _against_a_failing_target(tmp_path, "--users", "2", "--duration", "4s", "--no-gate")
     assert result.code == 0, result.stdout + result.stderr
     verdict = runs.verdict(result)
     assert verdict["outcome"] == "UNGATED" and verdict["gate"] == "none" and verdict["exit_code"] == 0
@@ -356,7 +339,7 @@ def _kill_when_running(role: str, after_s: float, sig: int = 9) -> runs.Action:
 
 
 def test_all_workers_killed_ends_the_run_promptly_and_inconclusive(tmp_path: Path, demo_target: Any) -> None:
-    path = _locustfile(tmp_path, FAILING.replace('"/"', '"/healthz"'))
+    path = _locustfile(tmp_path, runs.one_get_locustfile("/healthz", 0.1))
     begun = time.monotonic()
     result = runs.run(
         ["--locustfiles", str(path), "--host", demo_target.url, "--users", "4", "--workers", "2",
@@ -380,7 +363,7 @@ def test_all_workers_killed_ends_the_run_promptly_and_inconclusive(tmp_path: Pat
 
 
 def test_a_worker_paused_and_resumed_is_reported_as_such(tmp_path: Path, demo_target: Any) -> None:
-    path = _locustfile(tmp_path, FAILING.replace('"/"', '"/healthz"'))
+    path = _locustfile(tmp_path, runs.one_get_locustfile("/healthz", 0.1))
     paused: list[psutil.Process] = []
 
     def pause(status: dict[str, Any], proc: Any, pids: set[int]) -> bool:
@@ -408,4 +391,56 @@ def test_a_worker_paused_and_resumed_is_reported_as_such(tmp_path: Path, demo_ta
     stats = result.stats()
     assert stats["complete"] is True
     assert sum(w["num_requests"] for w in stats["workers"]) == stats["aggregate"]["num_requests"]
+    _no_survivors(result)
+
+
+# Defaults that measure something ----------------------------------------------------------------
+
+TWO_PER_TASK = """
+from locust import FastHttpUser, task, constant
+
+class U(FastHttpUser):
+    wait_time = constant(1)
+
+    def on_start(self):
+        self.client.get("/login")  # outside any task: not counted per task
+
+    @task
+    def pair(self):
+        self.client.get("/a")
+        self.client.get("/b")
+"""
+
+
+def test_the_planned_rate_counts_the_requests_each_task_makes(tmp_path: Path) -> None:
+    target = Decoy("127.0.0.1")
+    try:
+        path = _locustfile(tmp_path, TWO_PER_TASK)
+        result = runs.run(
+            ["--locustfiles", str(path), "--host", target.url, "--users", "10", "--duration", "12s"],
+            tmp_path / "results",
+            120,
+        )
+    finally:
+        target.stop()
+    assert result.code == 0, result.stdout + result.stderr  # the baseline gate: no errors, enough requests
+    stats = result.stats()
+    assert stats["requests_per_task"] == 2.0
+    # 10 users / 1 s wait = 10 tasks/s, x 2 requests each
+    assert stats["planned_rps"] == pytest.approx(20.0, rel=1e-6)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("steady state:"))
+    percent = int(line.split("% of the planned")[0].rsplit(",", 1)[1])
+    assert 80 <= percent <= 105, line  # not the 200 % a one-request-per-task plan would print
+    assert "x 2.00 requests per task" in line
+
+
+def test_the_default_run_judges_its_own_scenario(tmp_path: Path) -> None:
+    """`loadtest run` with no flags: 50 users for 1 minute on api_browsing and its sla.yaml."""
+    result = runs.run([], tmp_path / "results", timeout_s=240)
+    verdict = runs.verdict(result)
+    assert verdict["outcome"] != "INCONCLUSIVE", result.stdout
+    assert result.code in (0, 1) and verdict["gate"] == "sla"
+    short = [c["name"] for c in verdict["checks"] if c["result"] == "inconclusive"]
+    assert short == [], short  # every threshold had the samples it needs
+    assert result.stats()["target_users"] == 50
     _no_survivors(result)

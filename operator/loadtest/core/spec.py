@@ -25,7 +25,11 @@ from loadtest.core.errors import SpecError
 
 USERS_PER_WORKER_DEFAULT = 500  # measured on a 2-core runner: see README "Choosing the worker count"
 DEFAULT_DURATION = "1m"  # `make loadtest` must finish within two minutes including start-up
-SPAWN_SECONDS_DEFAULT = 10  # default spawn rate brings every user up in about ten seconds
+# 50 users of the bundled scenario make ~25 req/s: a 1-minute run gives every SLA group the samples
+# its p95 and success rate need (10 users left the smallest groups short: INCONCLUSIVE by default)
+DEFAULT_USERS = 50
+SPAWN_SECONDS_DEFAULT = 10  # the default spawn rate brings every user up in about ten seconds ...
+SPAWN_SHARE_DEFAULT = 0.2  # ... or a fifth of the run, if that is shorter: a 10 s run judges 8 s
 ENV_PREFIX = "LOADTEST_"
 
 _DURATION_RE = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$")
@@ -89,7 +93,7 @@ class RunSpec(BaseModel):
     locustfiles: list[Path] = Field(default_factory=list, description="explicit locustfile paths")
     locustfiles_dir: Path = Field(Path("locustfiles"), description="where scenarios live")
     host: str | None = Field(None, description="target base URL; none starts the bundled demo target")
-    users: int = Field(10, description="peak number of simulated users")
+    users: int = Field(DEFAULT_USERS, description="peak number of simulated users")
     spawn_rate: float | None = Field(None, description="users started per second")
     duration: float = Field(parse_duration(DEFAULT_DURATION), description="run time in seconds")
     shape: Shape | None = Field(None, description="ramp | step | spike (overrides users/duration)")
@@ -183,6 +187,20 @@ class RunSpec(BaseModel):
             raise ValueError("set either 'scenario' or 'locustfiles', not both")
         return self
 
+    @model_validator(mode="after")
+    def _spawning_leaves_time_to_judge(self) -> RunSpec:
+        """The gate judges after every user spawned: spawning for the whole run would judge nothing."""
+        if self.shape is None and self.spawn_rate is not None:
+            spawn_s = self.users / self.spawn_rate
+            if spawn_s >= self.duration:
+                raise ValueError(
+                    f"spawn_rate = {self.spawn_rate:g} brings users = {self.users} up in {spawn_s:g} s, "
+                    f"not shorter than duration = {self.duration:g} s: the warm-up (until every user is "
+                    f"spawned) would leave nothing to judge; raise spawn_rate to at least "
+                    f"{math.ceil(self.users / (SPAWN_SHARE_DEFAULT * self.duration))}, or lengthen duration"
+                )
+        return self
+
     # Derived values -------------------------------------------------------------------
 
     @property
@@ -199,7 +217,10 @@ class RunSpec(BaseModel):
 
     @property
     def effective_spawn_rate(self) -> float:
-        return self.spawn_rate if self.spawn_rate is not None else max(1.0, self.users / SPAWN_SECONDS_DEFAULT)
+        """The spawn rate given, else every user up within min(10 s, a fifth of the run)."""
+        if self.spawn_rate is not None:
+            return self.spawn_rate
+        return max(1.0, self.users / min(SPAWN_SECONDS_DEFAULT, SPAWN_SHARE_DEFAULT * self.duration))
 
     @property
     def worker_count(self) -> int:

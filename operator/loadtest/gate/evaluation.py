@@ -11,8 +11,9 @@ Outcome rules, in order:
    workers lost or missing, generators saturated) -> INCONCLUSIVE: every number
    measured on such a run is suspect, breaches included.
 2. Otherwise any check FAIL (a breached threshold, an SLA abort, an unmatched
-   threshold under ``unmatched: fail``) -> FAIL: a breach on valid data is definite
-   even when another threshold lacked samples.
+   threshold under ``unmatched: fail`` or an unmatched exact ``name`` by default,
+   a refused worker, a request outside the allowlist) -> FAIL: a breach on valid
+   data is definite even when another threshold lacked samples.
 3. Otherwise any check INCONCLUSIVE (too few samples, throughput or request
    floor not reached) -> INCONCLUSIVE.
 4. Otherwise PASS. Zero requests can never get here: rule 1 catches it.
@@ -253,7 +254,7 @@ def threshold_checks(
             continue
         keys = [k for k in known if threshold.matches(*k)]
         if not keys:
-            mode = unmatched or sla.unmatched
+            mode = unmatched or sla.unmatched or ("fail" if threshold.name is not None else "warn")
             checks.append(
                 Check(
                     path,

@@ -120,8 +120,23 @@ def render_table(verdict: Verdict, *, color: bool = False) -> str:
     out += [line(row, c.result) for row, c in zip(rows, verdict.checks, strict=True)]
     if verdict.aborted:
         out.append(f"the run was aborted early: {verdict.abort_reason}")
-    out.append(f"verdict: {_paint(verdict.outcome, verdict.outcome, color)} — {verdict.reason}")
+    out += verdict_lines(verdict, color)
     return "\n".join(out) + "\n"
+
+
+def verdict_lines(verdict: Verdict, color: bool = False) -> list[str]:
+    """'verdict: PASS — …' on one line; otherwise the outcome, then one line per deciding check."""
+    head = f"verdict: {_paint(verdict.outcome, verdict.outcome, color)}"
+    if verdict.outcome == "FAIL":
+        deciding = [c for c in verdict.checks if c.result == "fail"]
+    elif verdict.outcome == "INCONCLUSIVE":
+        run = [c for c in verdict.checks if c.group == RUN_GROUP and c.result == "inconclusive"]
+        deciding = run or [c for c in verdict.checks if c.result == "inconclusive"]
+    else:
+        deciding = []
+    if not deciding:
+        return [f"{head} — {verdict.reason}"]
+    return [f"{head}, because:"] + [f"  - {check_label(c)}: {c.reason}" for c in deciding]
 
 
 def to_json(verdict: Verdict) -> str:

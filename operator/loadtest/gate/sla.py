@@ -321,7 +321,9 @@ class Saturation(_Strict):
     )
     locust_cpu_warning: bool = Field(default=True, description="Also treat Locust's own cpu_warning as saturation.")
     window: Literal["run", "evaluated"] = Field(
-        default="run", description="run: every report, spawning included; evaluated: only after warm-up."
+        default="evaluated",
+        description="evaluated: only reports inside the judged window (after warm-up, before the stop), "
+        "like latency; spawning and stopping are reported, not judged. run: every report.",
     )
 
 
@@ -333,8 +335,10 @@ class Sla(_Strict):
     warmup: Literal["spawn"] | Annotated[float, Field(ge=0)] = Field(
         default="spawn", description="'spawn': until every user is spawned; or seconds after the first user."
     )
-    unmatched: Literal["warn", "fail"] = Field(
-        default="warn", description="A threshold whose name/pattern no request used: a warning, or a failure."
+    unmatched: Literal["warn", "fail"] | None = Field(
+        default=None,
+        description="A threshold no request matched: a warning or a failure. Unset: an exact 'name' fails "
+        "(a typo must not pass), a 'pattern' warns.",
     )
     min_samples: MinSamples = Field(
         default_factory=dict, description="Defaults for every threshold.", json_schema_extra=_CLOSED

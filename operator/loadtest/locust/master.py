@@ -35,6 +35,7 @@ logger = logging.getLogger("loadtest.locust.plugin")
 STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
 RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
 CSV_REWRITE_WAIT_S = 1.2  # Locust rewrites its stats CSV every 1 s (CSV_STATS_INTERVAL_SEC)
+MIN_TASKS_OBSERVED = 10  # fewer tasks say little about requests per task: assume one
 FINAL_REPORT_WAIT_S = 30.0  # a worker stopping thousands of users can take seconds to send its last report
 
 
@@ -81,7 +82,9 @@ class MasterPlugin:
         self.ended_at: float | None = None
         self.verdict: str | None = None
         self.git_revision = os.environ.get("LOADTEST_GIT_REVISION", "unknown")
-        self.planned_rps = self._planned_rps()
+        self.planned_task_rate = self._planned_rps()  # users / mean wait: tasks per second
+        self.tasks = 0  # tasks the workers ran, and the requests made inside them
+        self.task_requests = 0
         self.finished = False
         self.abort_monitor = self._abort_monitor()
         self._last_abort_check = 0.0
@@ -145,6 +148,8 @@ class MasterPlugin:
         track.users = int(payload.get("users", 0))
         track.final = track.final or bool(payload.get("final"))
         track.num_requests += sum(e["num_requests"] for w in payload["windows"] for e in w["endpoints"])
+        self.tasks += int(payload.get("tasks", 0))
+        self.task_requests += int(payload.get("task_requests", 0))
         track.samples.append(
             WorkerSample(
                 t=time.time(),
@@ -319,6 +324,7 @@ class MasterPlugin:
             ended_at=self.ended_at,
             target_users=self.target_users,
             planned_rps=self.planned_rps,
+            requests_per_task=self.requests_per_task,
             worker_count_expected=self.expect_workers or len(self.workers),
             complete=bool(self.workers) and not incomplete,
             endpoints=[e.to_stats() for e in endpoints],
@@ -405,6 +411,18 @@ class MasterPlugin:
             Path(html).write_text(get_html_report(self.environment, show_download_link=False), encoding="utf-8")
         except Exception:
             logger.exception("loadtest: could not write the HTML report")
+
+    @property
+    def requests_per_task(self) -> float | None:
+        """Observed: a task that makes two requests plans twice the rate of one that makes one."""
+        return self.task_requests / self.tasks if self.tasks >= MIN_TASKS_OBSERVED else None
+
+    @property
+    def planned_rps(self) -> float | None:
+        """Planned requests per second: planned tasks per second x observed requests per task."""
+        if self.planned_task_rate is None:
+            return None
+        return self.planned_task_rate * (self.requests_per_task or 1.0)
 
     def _planned_rps(self) -> float | None:
         classes = [UserClassInfo(**user_class_fields(c.__name__, c)) for c in self.environment.user_classes or []]

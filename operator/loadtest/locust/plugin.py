@@ -71,6 +71,11 @@ class WorkerPlugin:
         self.lags_ms: list[float] = []
         self.stopped = False
         self._sched = _schedstat()
+        # Tasks run and the requests made inside them, since the last report: the planned rate
+        # (users / mean wait) counts tasks, so the master scales it by requests per task.
+        self.tasks = 0
+        self.task_requests = 0
+        self._in_task: set[int] = set()  # greenlets running a task right now
 
     def install(self) -> None:
         ev = self.environment.events
@@ -79,12 +84,36 @@ class WorkerPlugin:
         ev.test_stop.add_listener(self.on_test_stop)
         ev.test_start.add_listener(self.on_test_start)
         allowlist.name_other_hosts(self.environment)
+        self._count_tasks()
         gevent.spawn(self._probe_loop_lag)
+
+    def _count_tasks(self) -> None:
+        """Wrap Locust's task execution (User tasks run through DefaultTaskSet, TaskSets through TaskSet)."""
+        from locust.user.task import DefaultTaskSet, TaskSet
+
+        plugin = self
+        for cls in (TaskSet, DefaultTaskSet):
+            original = cls.__dict__["execute_task"]
+
+            def counting(taskset: Any, task: Any, _original: Any = original) -> Any:
+                if isinstance(task, type) and issubclass(task, TaskSet):
+                    return _original(taskset, task)  # a nested TaskSet: its own tasks are counted
+                me = id(gevent.getcurrent())
+                plugin.tasks += 1
+                plugin._in_task.add(me)
+                try:
+                    return _original(taskset, task)
+                finally:
+                    plugin._in_task.discard(me)
+
+            cls.execute_task = counting  # type: ignore[method-assign]
 
     def on_request(
         self, request_type: str, name: str, response_time: float | None, exception: Any = None, **_: Any
     ) -> None:
         self.recorder.record(request_type, name, response_time, exception is not None)
+        if id(gevent.getcurrent()) in self._in_task:
+            self.task_requests += 1
 
     def on_test_start(self, **_: Any) -> None:
         self.stopped = False
@@ -107,7 +136,10 @@ class WorkerPlugin:
             "users": runner.user_count if runner else 0,
             "final": self.stopped,
             "blocked": _guard.drain() if _guard is not None else {},
+            "tasks": self.tasks,
+            "task_requests": self.task_requests,
         }
+        self.tasks = self.task_requests = 0
 
     def _runqueue_wait_percent(self) -> float:
         """Share of wall time since the last report this process was runnable but not running.

@@ -49,7 +49,8 @@ def render(stats: StatsArtifact) -> str:
         rate, window = steady
         lines.append(
             f"steady state: {rate:.1f} req/s over {window:.0f} s after every user spawned, "
-            f"{rate / planned * 100:.0f}% of the planned {planned:.1f} req/s (users / mean wait)"
+            f"{rate / planned * 100:.0f}% of the planned {planned:.1f} req/s (users / mean wait"
+            + (f" x {per_task:.2f} requests per task)" if (per_task := stats.get("requests_per_task")) else ")")
         )
     return "\n".join(lines)
 

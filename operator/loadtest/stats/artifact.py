@@ -102,7 +102,9 @@ class StatsArtifact(TypedDict):
     spawn_complete_at: float | None  # every planned user spawned; the default warm-up end
     ended_at: float | None
     target_users: int
-    planned_rps: float | None  # users / mean wait, from the locustfile; None if unknown
+    # planned requests/s: users / mean wait (tasks/s, from the locustfile) x the requests per task the
+    # workers observed (requests_per_task); None if unknown
+    planned_rps: float | None
     worker_count_expected: int
     complete: bool  # False when the master could not collect every worker's final report
     endpoints: list[EndpointStats]
@@ -117,6 +119,7 @@ class StatsArtifact(TypedDict):
     refused_workers: NotRequired[list[RefusedWorker]]  # processes that tried to join and were never merged
     blocked_hosts: NotRequired[dict[str, int]]  # host:port -> requests refused by the allowlist guard
     allowlist: NotRequired[list[str] | None]  # the effective allowlist; None: not enforced
+    requests_per_task: NotRequired[float | None]  # observed inside tasks; None: too few tasks to say
 
 
 def load(path: Path) -> StatsArtifact:

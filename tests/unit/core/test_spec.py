@@ -123,3 +123,19 @@ def test_explicit_workers_win_over_the_derived_count() -> None:
 def test_default_spawn_rate_brings_all_users_up_in_about_ten_seconds() -> None:
     assert resolve(spec_file=None, environ={}, flags={"users": 1000}).effective_spawn_rate == 100
     assert resolve(spec_file=None, environ={}, flags={"users": 5}).effective_spawn_rate == 1
+
+
+def test_the_default_warm_up_scales_with_a_short_run() -> None:
+    spec = resolve(spec_file=None, environ={}, flags={"users": 100, "duration": "10s"})
+    assert spec.effective_spawn_rate == 50  # up in 2 s: a fifth of the run, 8 s left to judge
+    assert resolve(spec_file=None, environ={}, flags={"users": 100}).effective_spawn_rate == 10
+
+
+def test_a_spawn_rate_that_spawns_for_the_whole_run_is_refused_naming_both() -> None:
+    with pytest.raises(SpecError) as caught:
+        resolve(spec_file=None, environ={}, flags={"users": 100, "spawn_rate": 1, "duration": "60s"})
+    message = caught.value.message
+    assert "spawn_rate = 1 brings users = 100 up in 100 s" in message and "duration = 60 s" in message
+    assert "raise spawn_rate to at least 9" in message
+    # a shape sets its own pace
+    resolve(spec_file=None, environ={}, flags={"users": 100, "spawn_rate": 1, "shape": "ramp"})

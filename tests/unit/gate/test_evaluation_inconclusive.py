@@ -104,14 +104,26 @@ def test_saturation_limits_are_configurable() -> None:
     assert evaluate(artifact(HEALTHY, workers=[warm]), strict).outcome == "INCONCLUSIVE"
 
 
-def test_saturation_while_spawning_counts_unless_only_the_evaluated_window_is_asked_for() -> None:
+def test_saturation_is_judged_in_the_judged_window_and_spawning_is_reported_not_judged() -> None:
     spawning_hot = worker("w1", [30.0, 30.0, 30.0, 30.0], lag=[400.0, 250.0, 5.0, 4.0], t0=T0 - 7)
-    run = artifact(HEALTHY, started_at=T0 - 7, spawn_complete_at=T0, workers=[spawning_hot])
-    whole = evaluate(run, sla({}))
+    run = artifact(HEALTHY, started_at=T0 - 7, spawn_complete_at=T0, ended_at=T0 + 6, workers=[spawning_hot])
+    judged = evaluate(run, sla({}))
+    lag = only(judged.checks, "loop_lag_ms")
+    assert (judged.outcome, lag.measured) == ("PASS", 4.0)
+    assert "judged window, after warm-up" in lag.reason
+    # the report at +2 s still covers spawning (a report describes the 3 s before it): not judged
+    assert "while spawning (not judged) worker w1 reached 100 ms in 2 of 3 reports" in lag.reason
+    whole = evaluate(run, sla({"saturation": {"window": "run"}}))
     assert (whole.outcome, only(whole.checks, "loop_lag_ms").measured) == ("INCONCLUSIVE", 250.0)
     assert "whole run, spawning included" in only(whole.checks, "loop_lag_ms").reason
-    evaluated = evaluate(run, sla({"saturation": {"window": "evaluated"}}))
-    assert (evaluated.outcome, only(evaluated.checks, "loop_lag_ms").measured) == ("PASS", 4.0)
+
+
+def test_reports_after_the_run_ended_are_the_stop_phase_and_do_not_decide() -> None:
+    stopping_hot = worker("w1", [30.0, 30.0, 30.0, 30.0], runqueue=[3.0, 3.0, 60.0, 70.0], t0=T0 - 1)
+    run = artifact(HEALTHY, ended_at=T0 + 6, workers=[stopping_hot])  # samples at +2, +5, +8, +11
+    check = only(evaluate(run, sla({})).checks, "runqueue_wait_percent")
+    assert (check.result, check.measured) == ("pass", 3.0)
+    assert "while stopping (not judged) worker w1 reached 20% in 2 of 2 reports" in check.reason
 
 
 def test_locusts_own_cpu_warning_counts_as_saturation() -> None:

@@ -136,16 +136,21 @@ def test_method_narrows_an_exact_name() -> None:
     assert (check.subject, check.measured, verdict.outcome) == ("GET /items", 10.0, "PASS")
 
 
-def test_a_threshold_naming_no_used_endpoint_warns_by_default_and_fails_when_asked() -> None:
+def test_a_mistyped_exact_name_fails_by_default_and_an_unmatched_pattern_warns() -> None:
     run = artifact({T0 + 1: [endpoint("/items", [10.0] * 60)]})
-    rules = {"endpoints": [{"name": "/itemz", "p95": 100}]}
-    warned = evaluate(run, sla(rules))
-    assert (warned.outcome, only(warned.checks, "unmatched").result) == ("PASS", "warn")
-    assert warned.warnings and "'/itemz'" in warned.warnings[0]
-    failed = evaluate(run, sla({**rules, "unmatched": "fail"}))
+    typo = {"endpoints": [{"name": "/itemz", "p95": 100}]}
+    failed = evaluate(run, sla(typo))
     assert (failed.outcome, only(failed.checks, "unmatched").result) == ("FAIL", "fail")
-    overridden = evaluate(run, sla(rules), unmatched="fail")
-    assert overridden.outcome == "FAIL"
+    assert "'/itemz'" in failed.reason and "unmatched: fail" in failed.reason
+    pattern = {"endpoints": [{"pattern": "^/orders", "p95": 100}]}
+    warned = evaluate(run, sla(pattern))
+    assert (warned.outcome, only(warned.checks, "unmatched").result) == ("PASS", "warn")
+    assert warned.warnings and "'~/^/orders/'" in warned.warnings[0]
+    # the file's setting and the --unmatched flag override the per-selector default, both ways
+    assert evaluate(run, sla({**typo, "unmatched": "warn"})).outcome == "PASS"
+    assert evaluate(run, sla({**pattern, "unmatched": "fail"})).outcome == "FAIL"
+    assert evaluate(run, sla(pattern), unmatched="fail").outcome == "FAIL"
+    assert evaluate(run, sla(typo), unmatched="warn").outcome == "PASS"
 
 
 def test_a_breach_fails_even_when_another_threshold_lacks_samples() -> None:

@@ -17,7 +17,10 @@ from loadtest.gate import command, output
 from loadtest.gate.evaluation import evaluate
 from loadtest.gate.verdict import Verdict
 
-SLA_TEXT = "version: 1\naggregate: {p95: '< 500', error_rate: '< 5%'}\nendpoints:\n  - {name: /gone, p95: 1}\n"
+SLA_TEXT = (
+    "version: 1\naggregate: {p95: '< 500', error_rate: '< 5%'}\n"
+    "endpoints:\n  - {pattern: ^/gone$, label: /gone, p95: 1}\n"
+)
 
 
 def mixed_verdict() -> Verdict:
@@ -26,7 +29,7 @@ def mixed_verdict() -> Verdict:
     rules = sla(
         {
             "aggregate": {"p95": "< 500", "error_rate": "< 5"},
-            "endpoints": [{"name": "/b", "p95": 100}, {"name": "/gone", "p95": 100}],
+            "endpoints": [{"name": "/b", "p95": 100}, {"pattern": "^/gone$", "label": "/gone", "p95": 100}],
         }
     )
     return evaluate(run, rules)
@@ -43,14 +46,17 @@ def test_exit_codes_are_the_documented_ones(outcome: str, code: int) -> None:
 def test_the_table_shows_measured_limit_samples_and_result_for_every_check() -> None:
     verdict = mixed_verdict()
     table = output.render_table(verdict, color=False)
-    rows = {line.split()[0] + " " + line.split("  ")[1].strip(): line for line in table.splitlines()[2:-1]}
+    body = table.splitlines()[2 : table.splitlines().index("verdict: FAIL, because:")]
+    rows = {line.split()[0] + " " + line.split("  ")[1].strip(): line for line in body}
     assert "\033[" not in table
-    fail = next(line for line in table.splitlines() if "aggregate p95" in line)
+    fail = next(line for line in body if "aggregate p95" in line)
     assert fail.split()[:6] == ["FAIL", "aggregate", "p95", "900", "ms", "<"]
     assert " 110 " in fail and "breaches < 500 ms over 110 samples" in fail  # /a and /b together
     assert any(r.startswith("INCONCLUSIVE") and "GET /b p95" in r for r in rows.values())
     assert any(r.startswith("WARN") and "/gone unmatched" in r for r in rows.values())
-    assert table.splitlines()[-1].startswith("verdict: FAIL — aggregate p95: p95 900 ms breaches")
+    lines = table.splitlines()
+    assert lines[-2] == "verdict: FAIL, because:"
+    assert lines[-1].startswith("  - aggregate p95: p95 900 ms breaches")
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
@@ -173,8 +179,14 @@ def test_a_missing_stats_file_is_a_usage_error(tmp_path: Path) -> None:
     assert caught.value.exit_code == ExitCode.USAGE and "does not exist" in caught.value.message
 
 
-def test_an_inconclusive_run_says_why_in_the_last_line(tmp_path: Path) -> None:
-    run = artifact({T0 + 1: [endpoint("/a", [10.0] * 100)]}, workers=[worker("w1", [99.0, 99.0, 99.0])])
-    verdict = evaluate(run, sla({}))
-    last = output.render_table(verdict).splitlines()[-1]
-    assert last.startswith("verdict: INCONCLUSIVE — generators cpu_percent: worker w1 reached 90% in 3 of 3")
+def test_an_inconclusive_run_says_why_one_reason_a_line(tmp_path: Path) -> None:
+    run = artifact(
+        {T0 + 1: [endpoint("/a", [10.0] * 100)]},
+        workers=[worker("w1", [99.0, 99.0, 99.0], runqueue=[50.0, 50.0, 50.0])],
+    )
+    verdict = evaluate(run, sla({"aggregate": {"p99": 100}}))  # p99 also short of samples: not a reason
+    tail = output.render_table(verdict).splitlines()[-3:]
+    assert tail[0] == "verdict: INCONCLUSIVE, because:"
+    assert tail[1].startswith("  - generators cpu_percent: worker w1 reached 90% in 3 of 3")
+    assert tail[2].startswith("  - generators runqueue_wait_percent: worker w1 reached 20% in 3 of 3")
+    assert all(len(line) < 300 for line in tail)

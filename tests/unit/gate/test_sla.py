@@ -55,7 +55,7 @@ def test_rates_are_percentages_and_success_is_a_lower_bound(tmp_path: Path) -> N
 
 def test_defaults_for_a_minimal_file(tmp_path: Path) -> None:
     sla = load(write(tmp_path, "version: 1\n"))
-    assert (sla.warmup, sla.unmatched, sla.aggregate, sla.endpoints) == ("spawn", "warn", None, [])
+    assert (sla.warmup, sla.unmatched, sla.aggregate, sla.endpoints) == ("spawn", None, None, [])
     limits = sla.saturation
     assert (limits.max_cpu_percent, limits.max_loop_lag_ms, limits.sustained_reports) == (90.0, 100.0, 2)
 

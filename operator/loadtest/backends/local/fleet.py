@@ -148,10 +148,20 @@ class LocalBackend:
                 self.log("workers_connected", count=connected)
                 return
             time.sleep(POLL_S)
-        raise RunError(
-            f"only {connected} of {self.plan.workers} workers connected within {self.plan.start_timeout_s:.0f} s",
-            hint="raise start_timeout (LOADTEST_START_TIMEOUT), or lower workers on a busy machine",
-        )
+        message = f"only {connected} of {self.plan.workers} workers connected within {self.plan.start_timeout_s:.0f} s"
+        hint = "raise start_timeout (LOADTEST_START_TIMEOUT), or lower workers on a busy machine"
+        silent = [c for c in self.workers if c.alive()]
+        if silent and connected == 0:
+            tails = [
+                f"{c.name}: " + (f"its log ends: {c.log_tail(1)}" if c.log_tail(1) else "its log is empty")
+                for c in silent
+            ]
+            message += (
+                f"; {len(silent)} still running but never connected ({'; '.join(tails)}): a locustfile that "
+                "blocks at import (a module-level network call, input(), a long sleep) does this"
+            )
+            hint = "run `python LOCUSTFILE` to see where it blocks; or " + hint
+        raise RunError(message, hint=hint)
 
     def _follow(self, outcome: LocalOutcome) -> None:
         assert self.master is not None
