@@ -51,11 +51,17 @@ class Guard:
         self._names: dict[str, str] = {}  # ip -> the first name it was resolved from, for the counts
         self._blocked: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._urls: dict[str, bool] = {}  # scheme://netloc -> allowed: a run talks to few hosts
 
     # Decisions -----------------------------------------------------------------------------------
 
     def url_allowed(self, url: str) -> bool:
-        return hosts.url_allowed(url, self.entries)
+        """Decided once per scheme://host:port (every request of a run asks; a dict lookup after the first)."""
+        origin = _origin(url)
+        known = self._urls.get(origin)
+        if known is None:
+            known = self._urls[origin] = hosts.url_allowed(origin, self.entries)
+        return known
 
     def resolved(self, host: str, port: Any, addresses: Sequence[str]) -> None:
         """A name was resolved in this process: pin its addresses when the name is allowed."""
@@ -93,6 +99,15 @@ class Guard:
 
 
 _guard: Guard | None = None
+
+
+def _origin(url: str) -> str:
+    """'http://host:8080/a/b?q' -> 'http://host:8080', without a full parse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    return f"{scheme.lower()}://{rest[:end].lower()}"
 
 
 def guard() -> Guard | None:
@@ -228,15 +243,18 @@ def name_other_hosts(environment: Any) -> None:
     """
     hook = environment.events.request
     fire = hook.fire
+    base: dict[str, str] = {}  # environment.host -> its netloc (the host arrives with the first spawn)
 
     def fire_named(*args: Any, **kwargs: Any) -> Any:
         url, name = kwargs.get("url"), kwargs.get("name")
-        if isinstance(url, str) and isinstance(name, str) and "://" not in name:
-            parts = urlsplit(url)
-            base = hosts.netloc(str(environment.host or ""))
-            if parts.scheme in ("http", "https", "ws", "wss") and base and parts.netloc.lower() != base:
-                prefix = f"{parts.scheme}://{parts.netloc}"
-                kwargs["name"] = prefix + name if name.startswith("/") else f"{prefix} {name}"
+        if isinstance(url, str) and isinstance(name, str) and "://" in url and "://" not in name:
+            host = str(environment.host or "")
+            if host not in base:
+                base[host] = hosts.netloc(host)
+            origin = _origin(url)
+            scheme, _, netloc = origin.partition("://")
+            if base[host] and netloc != base[host] and scheme in ("http", "https", "ws", "wss"):
+                kwargs["name"] = origin + name if name.startswith("/") else f"{origin} {name}"
         return fire(*args, **kwargs)
 
     hook.fire = fire_named
