@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gevent
 from locust.env import Environment
@@ -61,6 +61,10 @@ class WorkerTrack:
     def gone(self) -> bool:
         """Lost and not back: nothing more will come from it."""
         return self.lost and self.resumed_at is None
+
+    def to_stats(self) -> WorkerStats:
+        keys = ("id", "index", "state", "lost", "lost_at", "resumed_at", "num_requests", "samples")
+        return cast(WorkerStats, {k: getattr(self, k) for k in keys})
 
 
 class MasterPlugin:
@@ -334,19 +338,7 @@ class MasterPlugin:
                 {"method": e.method or "", "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
                 for e in (runner.stats.errors.values() if runner else [])
             ],
-            workers=[
-                WorkerStats(
-                    id=w.id,
-                    index=w.index,
-                    state=w.state,
-                    lost=w.lost,
-                    lost_at=w.lost_at,
-                    resumed_at=w.resumed_at,
-                    num_requests=w.num_requests,
-                    samples=w.samples,
-                )
-                for w in self.workers.values()
-            ],
+            workers=[w.to_stats() for w in self.workers.values()],
             events=list(self.events),
             locust_totals={
                 "num_requests": locust_total.num_requests if locust_total else 0,
