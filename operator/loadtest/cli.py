@@ -97,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a load test (flags override LOADTEST_* and the spec file)")
     _add_run_flags(run)
     run.set_defaults(func=_run)
-    for module in ("loadtest.gate.command", "loadtest.report.command", "loadtest.demo_target.cli"):
+    for module in (
+        "loadtest.gate.command",
+        "loadtest.report.command",
+        "loadtest.history.command",
+        "loadtest.demo_target.cli",
+    ):
         __import__(module, fromlist=["register"]).register(sub)
     return parser
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgserver import PostgresServer
 
 from loadtest.demo_target.server import DemoTarget
 
@@ -26,3 +27,13 @@ def permissive_sla(tmp_path: Path) -> Path:
     path = tmp_path / "sla.yaml"
     path.write_text("version: 1\naggregate:\n  error_rate: '< 1%'\n  min_requests: 1\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on a free loopback port for the whole session."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

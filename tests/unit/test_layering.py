@@ -27,12 +27,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "loadtest"
 
 ALLOWED: dict[str, set[str]] = {
     "run": {
-        "backends.local", "backends.kubernetes", "locust", "report", "gate", "metrics", "stats", "demo_target", "core",
+        "backends.local", "backends.kubernetes", "locust", "report", "history", "gate", "metrics", "stats",
+        "demo_target", "core",
     },
     "backends.local": {"stats", "core"},
     "backends.kubernetes": {"stats", "core"},
     "locust": {"gate", "metrics", "stats", "core"},
     "report": {"gate", "stats", "core"},
+    "history": {"gate", "stats", "core"},
     "gate": {"stats", "core"},
     "metrics": {"stats", "core"},
     "stats": {"core"},

@@ -9,6 +9,7 @@ whatever happens next.
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import shutil
 import signal
@@ -194,6 +195,34 @@ def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> 
         return _execute(p, out, err)
     finally:
         write_report(p.run_dir, out, err)
+        record_history(p.run_dir, p.spec.artifacts_dir, out, err)
+
+
+def record_history(run_dir: Path, artifacts_dir: Path, out: TextIO, err: TextIO) -> None:
+    """Record the run in the history store; a store that cannot be reached loses nothing: the
+    artifacts stay and the user gets the command that records the run later."""
+    from loadtest.history import record, store
+
+    if not (run_dir / record.FINGERPRINT_FILE).is_file():
+        return  # nothing started: there is no run to record
+    url = store.url_for(artifacts_dir)
+    if url is None:
+        return
+    try:
+        st = store.open_store(url)
+        try:
+            st.record(record.rows(run_dir))
+        finally:
+            st.close()
+    except KeyboardInterrupt:
+        err.write(f"history: not recorded (interrupted); record it with: loadtest history import {run_dir}\n")
+        return
+    except Exception as exc:  # noqa: BLE001 - the run's exit code stands whatever the store does
+        message = exc.message if isinstance(exc, LoadtestError) else f"{type(exc).__name__}: {exc}"
+        err.write(f"history: the run was not recorded: {message}\n"
+                  f"history: its artifacts are kept; record it later with: loadtest history import {run_dir}\n")
+        return
+    out.write(f"history: recorded in {store.shown(url)}\n")
 
 
 def write_report(run_dir: Path, out: TextIO, err: TextIO) -> None:
@@ -225,6 +254,7 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
             encoding="utf-8",
         )
         log = EventLog(p.run_dir / "events.jsonl")
+        _write_fingerprint(p)
     except OSError as exc:
         _write_broken_verdict(p, f"cannot write to {p.run_dir}: {exc.strerror or exc}")
         raise RunError(f"cannot write to {p.run_dir}: {exc.strerror or exc}", hint="check the disk") from exc
@@ -283,6 +313,16 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
         log("run_finished", interrupted=interrupted)
         log.close()
     return _report(p, out, interrupted, master_exit)
+
+
+def _write_fingerprint(p: Prepared) -> None:
+    """What makes this run comparable with others (history), fixed when it starts."""
+    from loadtest.history.record import FINGERPRINT_FILE, fingerprint
+
+    spec = {**p.spec.model_dump(mode="json"), "scenario": p.spec.scenario_name, "users": p.peak_users}
+    parts = fingerprint(spec, list(p.info.files), p.sla_path)
+    parts["git_revision"] = _git_revision()
+    (p.run_dir / FINGERPRINT_FILE).write_text(json.dumps(parts, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def _gate_kind(p: Prepared) -> tuple[Literal["sla", "baseline", "none"], str]:

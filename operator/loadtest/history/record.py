@@ -1,0 +1,154 @@
+"""A finished run's artifacts -> history rows: fingerprint, outcome, judged-window numbers.
+
+The judged window is the gate's own (verdict.json's window start, the warm-up end rounded up
+to an interval) until the run's end; without a verdict, from every user spawned. Numbers are
+exact merges of the stats artifact's 1-s windows, like the gate's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loadtest.core.errors import LoadtestError
+from loadtest.core.exitcodes import ExitCode
+from loadtest.core.fileio import read_json
+from loadtest.history.models import EndpointRow, RunRow
+from loadtest.stats import artifact
+from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, aggregate
+
+FINGERPRINT_FILE = "fingerprint.json"  # written by the controller when the run starts
+
+
+class HistoryError(LoadtestError):
+    """The history store or a run to record is unusable (the run's artifacts are never touched)."""
+
+    exit_code = ExitCode.USAGE
+
+
+def fingerprint(spec: dict[str, Any], files: list[Path], sla: Path | None) -> dict[str, Any]:
+    """What makes two runs comparable, and its sha256. Same fingerprint: same load, same target, same
+    limits, same code."""
+    digest = hashlib.sha256()
+    for path in sorted(files, key=str):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    parts = {
+        "scenario": spec.get("scenario") or "",
+        "locustfiles_sha256": digest.hexdigest(),
+        "users": spec.get("users"),
+        "duration": spec.get("duration"),
+        "shape": spec.get("shape"),
+        "shape_options": spec.get("shape_options") or {},
+        "host": spec.get("host") or "demo-target",
+        "tags": spec.get("tags") or [],
+        "exclude_tags": spec.get("exclude_tags") or [],
+        "sla_sha256": hashlib.sha256(sla.read_bytes()).hexdigest() if sla is not None and sla.is_file() else None,
+    }
+    parts["fingerprint"] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return parts
+
+
+def _when(t: float | None) -> datetime | None:
+    return datetime.fromtimestamp(t, UTC) if t is not None else None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    run: RunRow
+    endpoints: list[EndpointRow]
+
+
+def rows(run_dir: Path) -> Recorded:
+    """Build the rows for one run directory; HistoryError names what is missing."""
+    stats_path = run_dir / artifact.STATS_FILE
+    spec_path = run_dir / "spec.yaml"
+    if not spec_path.is_file():
+        raise HistoryError(
+            f"{run_dir} is not a run's artifacts directory (no spec.yaml)",
+            hint="pass results/<run_id>/ of a run started by `loadtest run`",
+        )
+    spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+    verdict = read_json(run_dir / "verdict.json") or {}
+    parts = read_json(run_dir / FINGERPRINT_FILE)
+    if not isinstance(parts, dict) or "fingerprint" not in parts:
+        raise HistoryError(
+            f"{run_dir} has no {FINGERPRINT_FILE}: it was made before run history existed",
+            hint="only runs of this loadtest version or later can be recorded",
+        )
+    run_id = str(spec.get("run_id") or run_dir.name)
+    stats = artifact.load(stats_path) if stats_path.is_file() else None
+    window = verdict.get("window") or {}
+    start = window.get("start")
+    if start is None and stats is not None:
+        start = stats["spawn_complete_at"]
+    end = stats["ended_at"] if stats is not None else None
+    per_key: dict[tuple[str, str], EndpointAccum] = {}
+    per_window: dict[tuple[str, str], list[list[Any]]] = {}
+    if stats is not None and start is not None:
+        for interval in stats["intervals"]:
+            t = float(interval["t"])
+            if t < start:
+                continue
+            window_total = EndpointAccum(method="", name=AGGREGATE_NAME)
+            for e in interval["endpoints"]:
+                key = (e["method"], e["name"])
+                accum = EndpointAccum.from_stats(e)
+                per_key.setdefault(key, EndpointAccum(method=key[0], name=key[1])).merge(accum)
+                per_window.setdefault(key, []).append(_window_row(t, accum))
+                window_total.merge(accum)
+            per_window.setdefault(("", AGGREGATE_NAME), []).append(_window_row(t, window_total))
+    total = aggregate(per_key.values())
+    seconds = max(0.0, (end or 0.0) - start) if start is not None and end is not None else 0.0
+    endpoint_rows = [
+        _endpoint_row(run_id, accum, per_window.get(key, []))
+        for key, accum in [*sorted(per_key.items()), (("", AGGREGATE_NAME), total)]
+    ]
+    run = RunRow(
+        run_id=run_id,
+        scenario=str(stats["scenario"] if stats else spec.get("scenario") or ""),
+        fingerprint=str(parts["fingerprint"]),
+        fingerprint_parts=json.dumps(parts, sort_keys=True),
+        git_revision=str(parts.get("git_revision") or "unknown"),
+        backend=str(spec.get("backend") or "local"),
+        host=str(stats["host"] if stats else spec.get("host") or ""),
+        users=int(stats["target_users"] if stats else spec.get("users") or 0),
+        workers=int(spec.get("workers") or 0),
+        started_at=_when(stats["started_at"] if stats else None),
+        ended_at=_when(end),
+        outcome=str(verdict.get("outcome") or "NONE"),
+        gate=str(verdict.get("gate") or ("sla" if verdict else "none")),
+        judged_from=start,
+        judged_seconds=seconds,
+        requests=total.num_requests,
+        failures=total.num_failures,
+        rps=total.num_requests / seconds if seconds > 0 else None,
+        p95_ms=total.percentile(0.95),
+        recorded_at=datetime.now(UTC),
+        pinned=False,
+    )
+    return Recorded(run, endpoint_rows)
+
+
+def _window_row(t: float, accum: EndpointAccum) -> list[Any]:
+    return [t, accum.num_requests, accum.num_failures, *(accum.percentile(q) for q in (0.5, 0.95, 0.99))]
+
+
+def _endpoint_row(run_id: str, accum: EndpointAccum, windows: list[list[Any]]) -> EndpointRow:
+    return EndpointRow(
+        run_id=run_id,
+        method=accum.method,
+        name=accum.name,
+        requests=accum.num_requests,
+        failures=accum.num_failures,
+        p50_ms=accum.percentile(0.5),
+        p95_ms=accum.percentile(0.95),
+        p99_ms=accum.percentile(0.99),
+        histogram=json.dumps(sorted([v, c] for v, c in accum.histogram.items())),
+        windows=json.dumps(windows),
+    )

@@ -1,0 +1,165 @@
+"""Open, migrate and query a history store.
+
+Where: ``LOADTEST_HISTORY_URL`` (a SQLAlchemy URL, e.g.
+``postgresql+psycopg://loadtest@db.internal/loadtest``; the password from the URL, ``PGPASSWORD``
+or a Secret mounted as that variable, never from a spec file or values), else an SQLite file
+``<artifacts_dir>/history.sqlite3`` beside the runs. ``LOADTEST_HISTORY_URL=off`` records nothing.
+
+Every open runs Alembic's upgrade to head under a lock (an SQLite file lock, a PostgreSQL
+advisory lock), so two runs finishing at once migrate once and both record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from loadtest.history.models import RunRow
+from loadtest.history.record import HistoryError, Recorded
+
+URL_ENV = "LOADTEST_HISTORY_URL"
+DEFAULT_FILE = "history.sqlite3"
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_LOCK = 0x6C6F6164  # "load": the advisory lock key migrations take on PostgreSQL
+
+
+def url_for(artifacts_dir: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """The store's URL, or None when history is switched off."""
+    env = os.environ if environ is None else environ
+    configured = env.get(URL_ENV, "").strip()
+    if configured.lower() in ("off", "none", "false", "0"):
+        return None
+    return configured or f"sqlite:///{(artifacts_dir / DEFAULT_FILE).resolve()}"
+
+
+def shown(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+@dataclass
+class Store:
+    engine: Engine
+    url: str
+
+    def record(self, recorded: Recorded) -> bool:
+        """Insert one run; False when it was already recorded (importing twice changes nothing)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            if session.get(RunRow, recorded.run.run_id) is not None:
+                return False
+            session.add(recorded.run)
+            session.add_all(recorded.endpoints)
+            try:
+                session.commit()
+            except IntegrityError:  # another process recorded the same run a moment ago
+                session.rollback()
+                return False
+        return True
+
+    def runs(
+        self,
+        *,
+        scenario: str | None = None,
+        since: datetime | None = None,
+        outcomes: Sequence[str] = (),
+        limit: int = 20,
+    ) -> list[RunRow]:
+        """Newest first."""
+        query = select(RunRow)
+        if scenario:
+            query = query.where(RunRow.scenario == scenario)
+        if since is not None:
+            query = query.where(RunRow.started_at >= since)
+        if outcomes:
+            query = query.where(RunRow.outcome.in_(list(outcomes)))
+        query = query.order_by(RunRow.started_at.desc(), RunRow.run_id.desc()).limit(limit)
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(query))
+
+    def get(self, run_id: str) -> RunRow | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(RunRow, run_id)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str) -> Store:
+    """Connect and bring the schema to head. HistoryError names the URL (password hidden) and the fix."""
+    try:
+        engine = _engine(url)
+        with _migration_lock(engine, url), engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except ArgumentError as exc:
+        raise HistoryError(
+            f"{URL_ENV} = {shown(url)!r} is not a database URL: {exc}",
+            hint="use e.g. postgresql+psycopg://user@host:5432/loadtest or sqlite:////path/history.sqlite3",
+        ) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise HistoryError(
+            f"the history store {shown(url)} cannot be used: {_first_line(exc)}",
+            hint=f"check {URL_ENV} (host, port, database, credentials through PGPASSWORD) and that the server runs",
+        ) from exc
+    return Store(engine, url)
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the run that records
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, url: str) -> Iterator[None]:
+    """One migration at a time per store, across processes."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        lock_path = Path(f"{parsed.database or 'memory'}.lock")
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK})
