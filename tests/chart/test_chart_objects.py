@@ -267,3 +267,26 @@ def test_without_an_sla_file_the_gate_job_applies_the_baseline_gate(helm: Helm) 
     with_sla = {**values, "sla": {"file": "locustfile.py"}}
     job = find(helm.template(values=with_sla), "Job", "-gate")["spec"]["template"]["spec"]["containers"][0]
     assert env_of(job)["LOADTEST_GATE_SLA"]["value"] == "/locust/locustfile.py"
+
+
+def test_scheduled_runs_record_into_the_store_named_by_a_secret(helm: Helm) -> None:
+    values = {"cron": {"enabled": True, "history": {"existingSecret": "nightly-history"}}}
+    runner = find(helm.template(values=values), "CronJob", "-scheduled")
+    pod = runner["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    env = env_of(pod["containers"][0])
+    assert env["LOADTEST_HISTORY_URL"]["valueFrom"] == {"secretKeyRef": {"name": "nightly-history", "key": "url"}}
+    password = env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert password == {"name": "nightly-history", "key": "password", "optional": True}
+    assert "value" not in env["LOADTEST_HISTORY_URL"]
+    results = next(v for v in pod["volumes"] if v["name"] == "results")
+    assert "emptyDir" in results  # without persistence: the SQLite fallback would not outlive the night
+
+
+def test_without_a_history_secret_the_sqlite_store_lives_on_the_artifacts_claim(helm: Helm) -> None:
+    values = {"cron": {"enabled": True}, "artifacts": {"persistence": {"enabled": True}}}
+    objects = helm.template(values=values)
+    pod = find(objects, "CronJob", "-scheduled")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert "LOADTEST_HISTORY_URL" not in env_of(pod["containers"][0])
+    results = next(v for v in pod["volumes"] if v["name"] == "results")
+    claim = find(objects, "PersistentVolumeClaim")["metadata"]["name"]
+    assert results["persistentVolumeClaim"] == {"claimName": claim}
