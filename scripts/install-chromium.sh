@@ -28,25 +28,12 @@ if installed; then
   exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
-fi
-
+# shellcheck source=scripts/apt-lib.sh
+. "$(dirname "$0")/apt-lib.sh"
 echo "install-chromium: installing Debian packages chromium and chromium-driver (apt-get)"
-if ! apt-cache show chromium chromium-driver >/dev/null 2>&1; then
-  echo "install-chromium: apt-get update (package index lacks chromium)"
-  $SUDO apt-get update -qq
-fi
-log="$(mktemp)"
-if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  chromium chromium-driver fonts-dejavu-core >"$log" 2>&1; then
-  cat "$log" >&2
-  echo "install-chromium: apt-get install chromium chromium-driver failed (output above);" \
-    "run 'apt-get update' and check 'apt-cache policy chromium'" >&2
+apt_install_no_services install-chromium chromium chromium-driver fonts-dejavu-core || {
+  echo "install-chromium: run 'apt-get update' and check 'apt-cache policy chromium'" >&2
   exit 1
-fi
-rm -f "$log"
+}
 link_tools
 echo "install-chromium: $("$BIN/chromium" --version 2>/dev/null | head -n1)"

@@ -24,32 +24,12 @@ if [ -x "$PGBIN/postgres" ] && [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/pg_ctl" ];
   exit 0
 fi
 
-SUDO=
-if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
-
+# shellcheck source=scripts/apt-lib.sh
+. "$(dirname "$0")/apt-lib.sh"
 echo "install-postgres: installing Debian package postgresql-$PG_MAJOR"
-if ! apt-cache show "postgresql-$PG_MAJOR" >/dev/null 2>&1; then
-  $SUDO apt-get update -qq
-fi
-POLICY=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$POLICY" ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
-  $SUDO chmod 755 "$POLICY"
-  created_policy=1
-fi
-cleanup() {
-  if [ "$created_policy" = 1 ]; then $SUDO rm -f "$POLICY"; fi
-}
-trap cleanup EXIT
-log="$(mktemp)"
-if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "postgresql-$PG_MAJOR" >"$log" 2>&1; then
-  cat "$log" >&2
-  echo "install-postgres: apt-get install postgresql-$PG_MAJOR failed (output above);" \
-    "set PG_MAJOR to a version 'apt-cache search postgresql-' lists" >&2
+apt_install_no_services install-postgres "postgresql-$PG_MAJOR" || {
+  echo "install-postgres: set PG_MAJOR to a version 'apt-cache search postgresql-' lists" >&2
   exit 1
-fi
-rm -f "$log"
+}
 link_tools
 echo "install-postgres: $("$BIN/postgres" --version)"

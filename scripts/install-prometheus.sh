@@ -38,40 +38,13 @@ if [ "$(installed_version)" = "$PROMETHEUS_DEB_VERSION" ]; then
   exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
-fi
-
+# shellcheck source=scripts/apt-lib.sh
+. "$(dirname "$0")/apt-lib.sh"
 echo "install-prometheus: installing Debian package prometheus=$PROMETHEUS_DEB_VERSION"
-if ! apt-cache show "prometheus=$PROMETHEUS_DEB_VERSION" >/dev/null 2>&1; then
-  echo "install-prometheus: apt-get update (package index lacks prometheus=$PROMETHEUS_DEB_VERSION)"
-  $SUDO apt-get update -qq
-fi
-
-# Deny service starts during the install (exit 101 = "action forbidden" per invoke-rc.d).
-POLICY=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$POLICY" ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$POLICY" >/dev/null
-  $SUDO chmod 755 "$POLICY"
-  created_policy=1
-fi
-cleanup() {
-  if [ "$created_policy" = 1 ]; then $SUDO rm -f "$POLICY"; fi
-}
-trap cleanup EXIT
-
-log="$(mktemp)"
-if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  "prometheus=$PROMETHEUS_DEB_VERSION" >"$log" 2>&1; then
-  cat "$log" >&2
-  echo "install-prometheus: apt-get install prometheus=$PROMETHEUS_DEB_VERSION failed (output above);" \
-    "set PROMETHEUS_DEB_VERSION to a version 'apt-cache policy prometheus' lists" >&2
+apt_install_no_services install-prometheus "prometheus=$PROMETHEUS_DEB_VERSION" || {
+  echo "install-prometheus: set PROMETHEUS_DEB_VERSION to a version 'apt-cache policy prometheus' lists" >&2
   exit 1
-fi
-rm -f "$log"
+}
 stop_system_service
 link_tools
 echo "install-prometheus: $("$BIN/prometheus" --version 2>/dev/null | head -n1)"
