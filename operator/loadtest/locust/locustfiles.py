@@ -60,6 +60,21 @@ def planned_rps(classes: list[UserClassInfo], users: int) -> float | None:
     return rate
 
 
+MIN_TASKS_OBSERVED = 10  # fewer tasks say little about requests per task: assume one
+
+
+def requests_per_task(tasks: int, task_requests: int) -> float | None:
+    """Requests made inside tasks per task run, once enough tasks ran to say; else None."""
+    return task_requests / tasks if tasks >= MIN_TASKS_OBSERVED else None
+
+
+def planned_request_rate(planned_task_rate: float | None, tasks: int, task_requests: int) -> float | None:
+    """Planned requests/s: planned tasks/s (users / mean wait) x observed requests per task (1 until known)."""
+    if planned_task_rate is None:
+        return None
+    return planned_task_rate * (requests_per_task(tasks, task_requests) or 1.0)
+
+
 def resolve_files(spec: RunSpec) -> tuple[list[Path], list[Path]]:
     """The locustfiles to run and the PYTHONPATH entries they need (the scenarios root for `lib`)."""
     root = spec.locustfiles_dir

@@ -16,7 +16,7 @@ from locust.runners import MasterRunner
 
 from loadtest.core.fileio import write_json_atomic
 from loadtest.locust import allowlist, auth
-from loadtest.locust.locustfiles import UserClassInfo, planned_rps
+from loadtest.locust.locustfiles import UserClassInfo, planned_request_rate, planned_rps, requests_per_task
 from loadtest.locust.probe import user_class_fields
 from loadtest.stats import histogram
 from loadtest.stats.artifact import (
@@ -35,7 +35,6 @@ logger = logging.getLogger("loadtest.locust.plugin")
 STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
 RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
 CSV_REWRITE_WAIT_S = 1.2  # Locust rewrites its stats CSV every 1 s (CSV_STATS_INTERVAL_SEC)
-MIN_TASKS_OBSERVED = 10  # fewer tasks say little about requests per task: assume one
 FINAL_REPORT_WAIT_S = 30.0  # a worker stopping thousands of users can take seconds to send its last report
 
 
@@ -407,14 +406,12 @@ class MasterPlugin:
     @property
     def requests_per_task(self) -> float | None:
         """Observed: a task that makes two requests plans twice the rate of one that makes one."""
-        return self.task_requests / self.tasks if self.tasks >= MIN_TASKS_OBSERVED else None
+        return requests_per_task(self.tasks, self.task_requests)
 
     @property
     def planned_rps(self) -> float | None:
         """Planned requests per second: planned tasks per second x observed requests per task."""
-        if self.planned_task_rate is None:
-            return None
-        return self.planned_task_rate * (self.requests_per_task or 1.0)
+        return planned_request_rate(self.planned_task_rate, self.tasks, self.task_requests)
 
     def _planned_rps(self) -> float | None:
         classes = [UserClassInfo(**user_class_fields(c.__name__, c)) for c in self.environment.user_classes or []]

@@ -261,3 +261,14 @@ def test_growing_page_may_hold_rows_added_after_the_count_but_never_more_than_pa
     assert page_of(1, 20)(body) == "page holds 12 items, expected 11 from total and page"
     body["items"] = [{}] * 10
     assert page_of(1, 20, growing=True)(body) == "page holds 10 items, expected 11 from total and page"
+
+
+def test_the_planned_request_rate_scales_by_the_requests_each_task_makes() -> None:
+    from loadtest.locust.locustfiles import planned_request_rate, requests_per_task
+
+    assert requests_per_task(tasks=9, task_requests=18) is None  # too few tasks to say
+    assert requests_per_task(tasks=10, task_requests=20) == 2.0
+    assert planned_request_rate(10.0, tasks=50, task_requests=100) == 20.0  # two requests per task
+    assert planned_request_rate(10.0, tasks=50, task_requests=25) == 5.0  # half the tasks send nothing
+    assert planned_request_rate(10.0, tasks=3, task_requests=9) == 10.0  # unknown yet: one per task
+    assert planned_request_rate(None, tasks=50, task_requests=100) is None  # wait time not sampleable
