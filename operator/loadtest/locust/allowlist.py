@@ -136,6 +136,7 @@ def install(entries: Sequence[str]) -> Guard:
 
 
 def _port(port: Any) -> int | None:
+    """A port from getaddrinfo's argument or a netloc's tail; None when there is none."""
     try:
         return int(port) if port not in (None, "", 0) else None
     except (TypeError, ValueError):
@@ -200,7 +201,7 @@ def _patch_http_clients(g: Guard) -> None:
         if not url.lower().startswith(("http://", "https://")) or g.url_allowed(url):
             return None
         parts = urlsplit(url)
-        return g.refuse(hosts.host_port(parts.hostname or "", _port_of(parts)))
+        return g.refuse(hosts.host_port(parts.hostname or "", _port(parts.netloc.rpartition(":")[2])))
 
     class RequestRefused(requests.exceptions.ConnectionError):
         """HttpSession reports a requests ConnectionError as a failed request, never sending it."""
@@ -225,13 +226,6 @@ def _patch_http_clients(g: Guard) -> None:
 
     LocustUserAgent.urlopen = guarded_urlopen  # type: ignore[method-assign]
 
-
-
-def _port_of(parts: Any) -> int | None:
-    try:
-        return int(parts.port) if parts.port else None
-    except ValueError:
-        return None
 
 
 def name_other_hosts(environment: Any) -> None:

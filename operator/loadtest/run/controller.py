@@ -9,6 +9,7 @@ whatever happens next.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import secrets
 import shutil
@@ -128,7 +129,9 @@ def _sla_path(spec: RunSpec, files: list[Path]) -> Path | None:
     return default if default.is_file() else None
 
 
+@functools.cache
 def _git_revision() -> str:
+    """Asked once per run (the Locust environment and fingerprint.json both carry it)."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "unknown"
