@@ -245,8 +245,8 @@ class AggregateThreshold(Threshold):
     )
 
 
-class EndpointThreshold(Threshold):
-    """Limits for the endpoints one selector matches (exact name or regex, optional method)."""
+class Selector(_Strict):
+    """Which endpoints an entry applies to: an exact name or a regex, an optional method."""
 
     name: str | None = Field(default=None, description="Exact Locust request name.")
     pattern: str | None = Field(default=None, description="Regular expression searched in the request name.")
@@ -272,7 +272,7 @@ class EndpointThreshold(Threshold):
         return v.upper() if v is not None else None
 
     @model_validator(mode="after")
-    def _one_selector(self) -> EndpointThreshold:
+    def _one_selector(self) -> Selector:
         if (self.name is None) == (self.pattern is None):
             raise PydanticCustomError(
                 "selector", "give exactly one of 'name' (exact) or 'pattern' (regular expression)"
@@ -292,6 +292,140 @@ class EndpointThreshold(Threshold):
             return self.label
         method = f"{self.method} " if self.method else ""
         return f"{method}{self.name}" if self.name is not None else f"{method}~/{self.pattern}/"
+
+
+class EndpointThreshold(Threshold, Selector):
+    """Limits for the endpoints one selector matches (exact name or regex, optional method)."""
+
+
+_CHANGE = re.compile(r"^\s*([-+])?\s*((?:\d+\.?\d*|\.\d+))\s*(%|pt|points?)?\s*$")
+
+
+def _parse_change(raw: Any, *, sign: str, unit: str) -> float:
+    """'+10%' / 10 (a rise of at most 10 %), '-5%' (a fall), '+0.5' points: the allowed change, >= 0."""
+    example = {"%": f"{sign}10%", "points": f"{sign}0.5"}[unit]
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise PydanticCustomError("change", f"{raw!r} is not a change; write e.g. '{example}'")
+    if isinstance(raw, int | float):
+        value, given_sign, given_unit = float(raw), None, None
+    else:
+        match = _CHANGE.match(raw)
+        if match is None:
+            raise PydanticCustomError("change", f"{raw!r} is not a change; write e.g. '{example}'")
+        given_sign, value, given_unit = match.group(1), float(match.group(2)), match.group(3)
+    if given_sign is not None and given_sign != sign:
+        direction = "rise" if sign == "+" else "fall"
+        raise PydanticCustomError(
+            "change", f"{raw!r}: this limit is how far the value may {direction}; write e.g. '{example}'"
+        )
+    if given_unit is not None and (given_unit == "%") != (unit == "%"):
+        fix = "a percentage such as '+10%'" if unit == "%" else "percentage points such as '+0.5' (not '%')"
+        raise PydanticCustomError("change", f"{raw!r}: this change is {fix}")
+    if math.isnan(value) or value < 0 or (unit == "points" or sign == "-") and value > 100:
+        raise PydanticCustomError("change", f"{raw!r} is outside 0–100")
+    return value
+
+
+def _change_schema(description: str, sign: str, unit: str) -> dict[str, Any]:
+    suffix = "%" if unit == "%" else "(pt|points?)"
+    return {
+        "description": description,
+        "anyOf": [
+            {"type": "number", "minimum": 0},
+            {"type": "string", "pattern": rf"^\s*[{sign}]?\s*[0-9.]+\s*{suffix}?\s*$"},
+        ],
+    }
+
+
+LatencyRise = Annotated[
+    float,
+    BeforeValidator(lambda v: _parse_change(v, sign="+", unit="%")),
+    WithJsonSchema(_change_schema("How far the percentile may rise over the baseline: 10 or '+10%'", "+", "%")),
+]
+ThroughputFall = Annotated[
+    float,
+    BeforeValidator(lambda v: _parse_change(v, sign="-", unit="%")),
+    WithJsonSchema(_change_schema("How far requests per second may fall below the baseline: 5 or '-5%'", "-", "%")),
+]
+ErrorRateRise = Annotated[
+    float,
+    BeforeValidator(lambda v: _parse_change(v, sign="+", unit="points")),
+    WithJsonSchema(_change_schema("How many percentage points the error rate may rise: 0.5 or '+0.5'", "+", "pt")),
+]
+REGRESSION_METRICS = ("p50", "p95", "p99", "throughput", "error_rate")
+
+
+class RegressionLimits(_Strict):
+    """How far one subject may move against its baseline before it is a regression."""
+
+    p50: LatencyRise | None = None
+    p95: LatencyRise | None = None
+    p99: LatencyRise | None = None
+    throughput: ThroughputFall | None = None
+    error_rate: ErrorRateRise | None = None
+
+    def limits(self) -> list[tuple[str, float]]:
+        """(metric, allowed change) in a fixed order; latency and throughput in %, error rate in points."""
+        return [(m, getattr(self, m)) for m in REGRESSION_METRICS if getattr(self, m) is not None]
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> RegressionLimits:
+        if not self.limits():
+            raise PydanticCustomError(
+                "empty", f"no limit given; set at least one of {', '.join(REGRESSION_METRICS)}, e.g. p95: '+10%'"
+            )
+        return self
+
+
+class RegressionEndpoint(RegressionLimits, Selector):
+    """Regression limits for the endpoints one selector matches."""
+
+
+DEFAULT_BASELINE_RUNS = 5
+DEFAULT_MIN_BASELINE_RUNS = 3
+DEFAULT_REGRESSION_CONFIDENCE = 0.95
+
+
+class Regression(_Strict):
+    """This run against earlier comparable runs (same fingerprint) from the run history."""
+
+    baseline_runs: int = Field(
+        default=DEFAULT_BASELINE_RUNS, ge=2, le=100, description="The baseline: the last N comparable runs."
+    )
+    min_baseline_runs: int = Field(
+        default=DEFAULT_MIN_BASELINE_RUNS,
+        ge=2,
+        le=100,
+        description="Fewer comparable runs than this: 'no baseline yet' (a warning, not a failure).",
+    )
+    confidence: float = Field(
+        default=DEFAULT_REGRESSION_CONFIDENCE,
+        ge=0.5,
+        lt=1,
+        description="A change beyond its limit is a regression only with at least this confidence.",
+    )
+    aggregate: RegressionLimits | None = None
+    endpoints: list[RegressionEndpoint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Regression:
+        if self.min_baseline_runs > self.baseline_runs:
+            raise PydanticCustomError(
+                "runs",
+                f"min_baseline_runs = {self.min_baseline_runs} exceeds baseline_runs = {self.baseline_runs}; "
+                "lower it or raise baseline_runs",
+            )
+        if self.aggregate is None and not self.endpoints:
+            raise PydanticCustomError("empty", "give 'aggregate' or 'endpoints' limits, e.g. aggregate: {p95: '+10%'}")
+        return self
+
+    def subjects(self) -> list[tuple[str, RegressionLimits]]:
+        """(path, limits) in file order: 'regression.aggregate', 'regression.endpoints[0]', ..."""
+        out: list[tuple[str, RegressionLimits]] = []
+        if self.aggregate is not None:
+            out.append(("regression.aggregate", self.aggregate))
+        out.extend((f"regression.endpoints[{i}]", e) for i, e in enumerate(self.endpoints))
+        return out
 
 
 class Saturation(_Strict):
@@ -346,6 +480,9 @@ class Sla(_Strict):
     saturation: Saturation = Field(default_factory=lambda: Saturation())
     aggregate: AggregateThreshold | None = None
     endpoints: list[EndpointThreshold] = Field(default_factory=list)
+    regression: Regression | None = Field(
+        default=None, description="Limits against earlier comparable runs from the run history (README)."
+    )
 
     def min_samples_for(self, threshold: Threshold, metric: str, default: int) -> int:
         return threshold.min_samples.get(metric, self.min_samples.get(metric, default))
