@@ -21,8 +21,9 @@ Outcome rules, in order:
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -409,6 +410,21 @@ def evaluate(
         warnings=tuple(f"{c.group}: {c.reason}" for c in checks if c.result == "warn"),
         gate=gate,
         gate_source=gate_source,
+    )
+
+
+def extend(verdict: Verdict, more: Sequence[Check]) -> Verdict:
+    """The verdict with more checks (the regression gate's), outcome and warnings decided again."""
+    if not more:
+        return verdict
+    checks = [*verdict.checks, *more]
+    outcome, reason = _outcome(checks)
+    return dataclasses.replace(
+        verdict,
+        outcome=outcome,
+        reason=reason,
+        checks=tuple(checks),
+        warnings=(*verdict.warnings, *(f"{c.group}: {c.reason}" for c in more if c.result == "warn")),
     )
 
 

@@ -84,8 +84,9 @@ def check_label(check: Check) -> str:
     return f"{check.group}: {check.name}" if check.group not in (check.subject, RUN_GROUP) else check.name
 
 
-def render_table(verdict: Verdict, *, color: bool = False) -> str:
-    """One row per check: result, check, measured, limit, samples, reason; then the outcome."""
+def render_table(verdict: Verdict, *, color: bool = False, title: str | None = None) -> str:
+    """One row per check: result, check, measured, limit, samples, reason; then the outcome.
+    `title` replaces the first line (which gate, what was evaluated)."""
     header = ("RESULT", "CHECK", "MEASURED", "LIMIT", "SAMPLES", "REASON")
     rows = [
         (
@@ -116,7 +117,7 @@ def render_table(verdict: Verdict, *, color: bool = False) -> str:
         )
     if verdict.error is not None:
         scope = f"the run broke before it could be judged: {verdict.error}"
-    out = [f"{gate_title(verdict)} for run {verdict.run_id} ({verdict.scenario}): {scope}", line(header)]
+    out = [title or f"{gate_title(verdict)} for run {verdict.run_id} ({verdict.scenario}): {scope}", line(header)]
     out += [line(row, c.result) for row, c in zip(rows, verdict.checks, strict=True)]
     if verdict.aborted:
         out.append(f"the run was aborted early: {verdict.abort_reason}")

@@ -76,9 +76,14 @@ class Verdict:
         return out
 
 
-def unjudged(
-    run_id: str, scenario: str, *, error: str | None, gate: Gate, gate_source: str, reason: str
-) -> Verdict:
+def from_dict(data: dict[str, Any]) -> Verdict:
+    """verdict.json back into a Verdict (the inverse of `Verdict.to_dict`)."""
+    checks = tuple(Check(**{k: v for k, v in c.items() if k != "name"}) for c in data["checks"])
+    rest = {k: v for k, v in data.items() if k not in ("checks", "window", "warnings", "schema", "exit_code")}
+    return Verdict(**rest, checks=checks, window=Window(**data["window"]), warnings=tuple(data.get("warnings") or ()))
+
+
+def unjudged(run_id: str, scenario: str, *, error: str | None, gate: Gate, gate_source: str, reason: str) -> Verdict:
     """A verdict for a run that was not judged: it broke first (`error`), or --no-gate asked for none."""
     if error is not None:
         check = Check(RUN_GROUP, "run", "completed", None, "completed", "", 0, "inconclusive", error)
