@@ -40,6 +40,8 @@ class RunRow(Base):
     p95_ms: Mapped[float | None] = mapped_column(Float)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    # regression checks failed (verdict.json); None when no regression was judged (revision 0002)
+    regressions: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     endpoints: Mapped[list[EndpointRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan", order_by="EndpointRow.id"

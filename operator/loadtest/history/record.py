@@ -48,10 +48,33 @@ def fingerprint(spec: dict[str, Any], files: list[Path], sla: Path | None) -> di
         "host": spec.get("host") or "demo-target",
         "tags": spec.get("tags") or [],
         "exclude_tags": spec.get("exclude_tags") or [],
-        "sla_sha256": hashlib.sha256(sla.read_bytes()).hexdigest() if sla is not None and sla.is_file() else None,
+        "sla_sha256": _sla_digest(sla),
     }
     parts["fingerprint"] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
     return parts
+
+
+def _sla_digest(sla: Path | None) -> str | None:
+    """The SLA file's limits, without its `regression` section and descriptions: tightening the
+    regression limits must not throw away the runs they are judged against."""
+    if sla is None or not sla.is_file():
+        return None
+    raw = sla.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return hashlib.sha256(raw).hexdigest()
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in ("regression", "description")}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def regressions(verdict: dict[str, Any]) -> int | None:
+    """Failed regression checks in a verdict.json; None when it judged no regression."""
+    judged = [c for c in verdict.get("checks") or [] if str(c.get("group", "")).startswith("regression")]
+    if not any(c.get("metric") != "baseline" for c in judged):
+        return None
+    return sum(1 for c in judged if c.get("result") == "fail")
 
 
 def _when(t: float | None) -> datetime | None:
@@ -131,6 +154,7 @@ def rows(run_dir: Path) -> Recorded:
         p95_ms=total.percentile(0.95),
         recorded_at=datetime.now(UTC),
         pinned=False,
+        regressions=regressions(verdict),
     )
     return Recorded(run, endpoint_rows)
 
