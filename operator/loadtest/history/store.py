@@ -21,17 +21,19 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from loadtest.history.models import RunRow
+from loadtest.history.models import EndpointRow, RunRow
 from loadtest.history.record import HistoryError, Recorded
+from loadtest.history.regression import Baseline, RunData, differences
 
 URL_ENV = "LOADTEST_HISTORY_URL"
 DEFAULT_FILE = "history.sqlite3"
 MIGRATIONS = Path(__file__).parent / "migrations"
+EXCLUDED_OUTCOMES = ("INCONCLUSIVE", "NONE")  # never a baseline: not judged, or broken
 _PG_LOCK = 0x6C6F6164  # "load": the advisory lock key migrations take on PostgreSQL
 
 
@@ -94,6 +96,100 @@ class Store:
     def get(self, run_id: str) -> RunRow | None:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.get(RunRow, run_id)
+
+    def require(self, run_id: str) -> RunRow:
+        """The run, or HistoryError naming it and how to find the right id."""
+        row = self.get(run_id)
+        if row is None:
+            raise HistoryError(
+                f"run {run_id!r} is not in the history store {shown(self.url)}",
+                hint="`loadtest history` lists the recorded runs; "
+                "`loadtest history import results/<run_id>` records one",
+            )
+        return row
+
+    def load(self, run_id: str) -> RunData:
+        """A run with its endpoints."""
+        run = self.require(run_id)
+        with Session(self.engine, expire_on_commit=False) as session:
+            endpoints = list(session.scalars(select(EndpointRow).where(EndpointRow.run_id == run_id)))
+        return RunData(run, endpoints)
+
+    def pin(self, run_id: str, pinned: bool = True) -> RunRow:
+        """Pin a run as the baseline of its fingerprint (unpinning any other), or unpin it."""
+        run = self.require(run_id)
+        with Session(self.engine) as session, session.begin():
+            if pinned:
+                session.execute(update(RunRow).where(RunRow.fingerprint == run.fingerprint).values(pinned=False))
+            session.execute(update(RunRow).where(RunRow.run_id == run_id).values(pinned=pinned))
+        return self.require(run_id)
+
+    def baseline(self, run: RunRow, runs: int, min_runs: int) -> Baseline:
+        """The last `runs` comparable runs before `run` (same fingerprint, not INCONCLUSIVE), and the
+        pinned run of its fingerprint; `usable` once there are `min_runs` of them (a pinned run
+        still needs two for the spread). `why` says which, or why there is none."""
+        comparable = (
+            select(RunRow)
+            .where(RunRow.fingerprint == run.fingerprint, RunRow.run_id != run.run_id)
+            .where(RunRow.outcome.not_in(EXCLUDED_OUTCOMES))
+        )
+        if run.started_at is not None:
+            comparable = comparable.where(RunRow.started_at < run.started_at)
+        with Session(self.engine, expire_on_commit=False) as session:
+            pinned_row = session.scalars(
+                select(RunRow).where(
+                    RunRow.fingerprint == run.fingerprint, RunRow.pinned.is_(True), RunRow.run_id != run.run_id
+                )
+            ).first()
+            rows = list(
+                session.scalars(
+                    comparable.where(RunRow.pinned.is_(False))
+                    .order_by(RunRow.started_at.desc(), RunRow.run_id.desc())
+                    .limit(runs)
+                )
+            )
+            others = list(
+                session.scalars(
+                    select(RunRow)
+                    .where(RunRow.scenario == run.scenario, RunRow.fingerprint != run.fingerprint)
+                    .order_by(RunRow.started_at.desc())
+                    .limit(3)
+                )
+            )
+            skipped = session.scalar(
+                select(func.count())
+                .select_from(RunRow)
+                .where(
+                    RunRow.fingerprint == run.fingerprint,
+                    RunRow.run_id != run.run_id,
+                    RunRow.outcome.in_(EXCLUDED_OUTCOMES),
+                )
+            )
+        data = [self.load(r.run_id) for r in rows]
+        pinned = self.load(pinned_row.run_id) if pinned_row is not None else None
+        fp = run.fingerprint[:12]
+        ids = ", ".join(r.run_id for r in rows)
+        if pinned is not None:
+            usable = len(rows) >= 2
+            why = (
+                f"pinned run {pinned.run_id}, noise from the last {len(rows)} comparable runs ({ids})"
+                if usable
+                else f"run {pinned.run_id} is pinned, but {len(rows)} other comparable run(s) exist and 2 are "
+                "needed to measure run-to-run noise"
+            )
+            return Baseline(data, pinned, why, usable)
+        if len(rows) >= min_runs:
+            return Baseline(data, None, f"the last {len(rows)} comparable runs (fingerprint {fp}): {ids}", True)
+        why = f"{len(rows)} comparable run(s) before this one (fingerprint {fp}), {min_runs} needed"
+        if skipped:
+            why += f"; {skipped} INCONCLUSIVE or broken run(s) of this fingerprint do not count"
+        if others:
+            diffs = "; ".join(
+                f"{o.run_id}: {', '.join(differences(run.fingerprint_parts, o.fingerprint_parts)) or 'other code'}"
+                for o in others
+            )
+            why += f"; runs of scenario {run.scenario!r} with another fingerprint are never compared ({diffs})"
+        return Baseline(data, None, why, False)
 
     def close(self) -> None:
         self.engine.dispose()
