@@ -33,7 +33,7 @@ from loadtest.core.progress import ProgressDisplay
 from loadtest.core.spec import Backend, RunSpec, new_run_id, to_yaml
 from loadtest.locust import shapes
 from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files
-from loadtest.run import summary
+from loadtest.run import against_history, summary
 from loadtest.run.preflight import check_allowed, check_reachable
 from loadtest.stats import artifact
 
@@ -193,11 +193,13 @@ def _start_prometheus(stack: contextlib.ExitStack, p: Prepared, log: EventLog, p
 
 
 def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run on the spec's backend; report.html is written on every path out (pass, fail, error, Ctrl-C)."""
+    """Run on the spec's backend, judge it against the runs before it, then record it; report.html
+    is written and the run recorded on every path out (pass, fail, error, Ctrl-C)."""
     try:
-        return _execute(p, out, err)
+        code = _execute(p, out, err)
+        return against_history.judge(p.run_dir, p.sla_path, p.spec.artifacts_dir, code, out, err)
     finally:
-        write_report(p.run_dir, out, err)
+        write_report(p.run_dir, out, err, against_history.baseline_dirs(p.run_dir, p.spec.artifacts_dir))
         record_history(p.run_dir, p.spec.artifacts_dir, out, err)
 
 
@@ -222,26 +224,31 @@ def record_history(run_dir: Path, artifacts_dir: Path, out: TextIO, err: TextIO)
         return
     except Exception as exc:  # noqa: BLE001 - the run's exit code stands whatever the store does
         message = exc.message if isinstance(exc, LoadtestError) else f"{type(exc).__name__}: {exc}"
-        err.write(f"history: the run was not recorded: {message}\n"
-                  f"history: its artifacts are kept; record it later with: loadtest history import {run_dir}\n")
+        err.write(
+            f"history: the run was not recorded: {message}\n"
+            f"history: its artifacts are kept; record it later with: loadtest history import {run_dir}\n"
+        )
         return
     out.write(f"history: recorded in {store.shown(url)}\n")
 
 
-def write_report(run_dir: Path, out: TextIO, err: TextIO) -> None:
-    """Build report.html from whatever artifacts the run left; failing to is said, never fatal."""
+def write_report(run_dir: Path, out: TextIO, err: TextIO, baselines: list[Path] | None = None) -> None:
+    """Build report.html from whatever artifacts the run left (compared with its baseline runs when
+    their artifacts are here); failing to is said, never fatal."""
     from loadtest.report import render
 
     if not (run_dir / "spec.yaml").is_file():
         return  # nothing started: there is no run to report on
     try:
-        path = render.build(run_dir)
+        path = render.build(run_dir, baselines or ())
     except KeyboardInterrupt:
         err.write(f"report.html skipped (interrupted); rebuild it with: loadtest report {run_dir}\n")
         return
     except Exception as exc:  # noqa: BLE001 - the run's exit code stands whatever the report does
-        err.write(f"report.html could not be written ({type(exc).__name__}: {exc}); "
-                  f"rebuild it with: loadtest report {run_dir}\n")
+        err.write(
+            f"report.html could not be written ({type(exc).__name__}: {exc}); "
+            f"rebuild it with: loadtest report {run_dir}\n"
+        )
         return
     out.write(f"report: {path}\n")
 
@@ -343,9 +350,7 @@ def _reserve_verdict(p: Prepared) -> None:
 
     gate, source = _gate_kind(p)
     cause = "the run has not finished: the controller is still running, or was killed before writing the verdict"
-    placeholder = unjudged(
-        p.run_id, p.spec.scenario_name, error=cause, gate=gate, gate_source=source, reason=cause
-    )
+    placeholder = unjudged(p.run_id, p.spec.scenario_name, error=cause, gate=gate, gate_source=source, reason=cause)
     output.reserve(p.run_dir, placeholder)
 
 
