@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "loadtest.gate.command",
         "loadtest.report.command",
         "loadtest.history.command",
+        "loadtest.history.compare_command",
         "loadtest.demo_target.cli",
     ):
         __import__(module, fromlist=["register"]).register(sub)

@@ -1,4 +1,5 @@
-"""`loadtest history`: list recorded runs, or record runs from their artifacts (`import`).
+"""`loadtest history`: list recorded runs, record runs from their artifacts (`import`), pin a
+run as the baseline of its fingerprint (`pin`, `unpin`).
 
 The store is ``LOADTEST_HISTORY_URL``, else ``<artifacts_dir>/history.sqlite3`` (``--artifacts-dir``,
 ``LOADTEST_ARTIFACTS_DIR``, default ``results``). Exit codes: 0 done, 2 bad arguments or an
@@ -35,6 +36,13 @@ def register(subparsers: Any) -> None:
     importing = sub.add_parser("import", help="record finished runs from their artifacts directories")
     importing.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="results/<run_id>/")
     _artifacts_flag(importing, argparse.SUPPRESS)
+    for action, text in (
+        ("pin", "make a run the baseline of every later run with its fingerprint (unpins any other)"),
+        ("unpin", "back to the last N comparable runs as the baseline"),
+    ):
+        pinning = sub.add_parser(action, help=text)
+        pinning.add_argument("run_id", metavar="RUN_ID")
+        _artifacts_flag(pinning, argparse.SUPPRESS)
     _list_flags(parser, None)
     parser.set_defaults(func=run)
 
@@ -90,6 +98,16 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.history_command == "import":
         return _import(url, args.run_dirs)
+    if args.history_command in ("pin", "unpin"):
+        st = store.open_store(url)
+        try:
+            row = st.pin(args.run_id, pinned=args.history_command == "pin")
+        finally:
+            st.close()
+        what = "pinned: the baseline of later runs with" if row.pinned else "unpinned: runs with"
+        tail = "" if row.pinned else " are compared with the last N comparable runs again"
+        sys.stdout.write(f"{row.run_id} {what} fingerprint {row.fingerprint[:12]}{tail}\n")
+        return 0
     since = parse_since(args.since) if args.since else None
     if args.limit < 1:
         raise SpecError(f"--limit = {args.limit} must be at least 1")
@@ -132,6 +150,7 @@ def _as_dict(row: Any) -> dict[str, Any]:
         "git_revision": row.git_revision,
         "fingerprint": row.fingerprint,
         "pinned": row.pinned,
+        "regressions": row.regressions,
     }
 
 
@@ -141,7 +160,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def table(runs: list[Any]) -> str:
-    header = ("RUN", "STARTED (UTC)", "VERDICT", "REQUESTS", "REQ/S", "P95 MS", "USERS", "REVISION")
+    header = ("RUN", "STARTED (UTC)", "VERDICT", "REQUESTS", "REQ/S", "P95 MS", "REGRESSIONS", "USERS", "REVISION")
     rows = [
         (
             r.run_id,
@@ -150,7 +169,8 @@ def table(runs: list[Any]) -> str:
             str(r.requests),
             f"{r.rps:.1f}" if r.rps is not None else "-",
             f"{r.p95_ms:.1f}" if r.p95_ms is not None else "-",
-            str(r.users),
+            "-" if r.regressions is None else str(r.regressions),
+            str(r.users) + (" (pinned)" if r.pinned else ""),
             r.git_revision,
         )
         for r in runs
