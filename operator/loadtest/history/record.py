@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from loadtest.stats import artifact
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, aggregate
 
 FINGERPRINT_FILE = "fingerprint.json"  # written by the controller when the run starts
+MAX_WINDOWS = 720  # per endpoint and run: what history keeps stays bounded however long a run is
 
 
 class HistoryError(LoadtestError):
@@ -112,24 +114,31 @@ def rows(run_dir: Path) -> Recorded:
         start = stats["spawn_complete_at"]
     end = stats["ended_at"] if stats is not None else None
     per_key: dict[tuple[str, str], EndpointAccum] = {}
-    per_window: dict[tuple[str, str], list[list[Any]]] = {}
+    # per window, exact merges; a long run's windows are merged into buckets of whole seconds so a
+    # run never stores more than MAX_WINDOWS per endpoint (an hour: 5-s buckets)
+    per_window: dict[tuple[str, str], dict[int, tuple[float, EndpointAccum]]] = {}
     if stats is not None and start is not None:
-        for interval in stats["intervals"]:
+        judged = [i for i in stats["intervals"] if float(i["t"]) >= start]
+        span = (float(judged[-1]["t"]) - start + 1.0) if judged else 0.0
+        width = max(1, math.ceil(span / MAX_WINDOWS))
+        for interval in judged:
             t = float(interval["t"])
-            if t < start:
-                continue
-            window_total = EndpointAccum(method="", name=AGGREGATE_NAME)
+            slot = int((t - start) // width)
+            # a window with no request is a fact too (a stall): the aggregate keeps it
+            per_window.setdefault(("", AGGREGATE_NAME), {}).setdefault(slot, (t, EndpointAccum("", AGGREGATE_NAME)))
             for e in interval["endpoints"]:
                 key = (e["method"], e["name"])
                 accum = EndpointAccum.from_stats(e)
                 per_key.setdefault(key, EndpointAccum(method=key[0], name=key[1])).merge(accum)
-                per_window.setdefault(key, []).append(_window_row(t, accum))
-                window_total.merge(accum)
-            per_window.setdefault(("", AGGREGATE_NAME), []).append(_window_row(t, window_total))
+                for k in (key, ("", AGGREGATE_NAME)):
+                    slots = per_window.setdefault(k, {})
+                    if slot not in slots:
+                        slots[slot] = (t, EndpointAccum(method=k[0], name=k[1]))
+                    slots[slot][1].merge(accum)
     total = aggregate(per_key.values())
     seconds = max(0.0, (end or 0.0) - start) if start is not None and end is not None else 0.0
     endpoint_rows = [
-        _endpoint_row(run_id, accum, per_window.get(key, []))
+        _endpoint_row(run_id, accum, [_window_row(t, a) for t, a in per_window.get(key, {}).values()])
         for key, accum in [*sorted(per_key.items()), (("", AGGREGATE_NAME), total)]
     ]
     run = RunRow(
