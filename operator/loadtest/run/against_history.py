@@ -38,12 +38,17 @@ def judge(run_dir: Path, sla_path: Path | None, artifacts_dir: Path, code: int, 
 
 def _judge(run_dir: Path, sla_path: Path | None, artifacts_dir: Path, code: int, out: TextIO) -> int:
     data = read_json(run_dir / output.VERDICT_FILE)
-    if not isinstance(data, dict) or data.get("error") or data.get("outcome") not in ("PASS", "FAIL"):
-        return code  # not judged (broken, --no-gate, INCONCLUSIVE): its numbers are no evidence either way
+    if not isinstance(data, dict) or data.get("error") or data.get("outcome") not in ("PASS", "FAIL", "INCONCLUSIVE"):
+        return code  # broken, or --no-gate: nothing was judged, nothing to add
     if not (run_dir / record.FINGERPRINT_FILE).is_file():
         return code
     section = sla.load(sla_path).regression if sla_path is not None else None
     verdict = from_dict(data)
+    if verdict.outcome == "INCONCLUSIVE":
+        if section is None:
+            return code
+        why = "not judged: the run is INCONCLUSIVE, so its numbers are no evidence either way"
+        return _finish(run_dir, verdict, [_unjudged("warn", why)], out)
     url = store.url_for(artifacts_dir)
     if url is None:
         if section is None:
