@@ -216,7 +216,7 @@ def test_the_prometheus_rule_carries_the_rules_file_unchanged(rendered: Any) -> 
 
 
 def test_every_dashboard_ships_as_a_configmap_with_the_sidecar_label(rendered: Any) -> None:
-    dashboards = sorted((CHART / "dashboards").glob("*.json"))
+    dashboards = sorted((CHART / "dashboards").rglob("*.json"))  # Prometheus boards, and history/ (PostgreSQL)
     assert dashboards, "charts/loadtest/dashboards/*.json is missing"
     maps = [o for o in rendered["monitors"] if o["kind"] == "ConfigMap" and "-dashboard-" in o["metadata"]["name"]]
     assert len(maps) == len(dashboards)

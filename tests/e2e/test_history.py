@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +143,65 @@ def test_history_refuses_bad_input_clearly(tmp_path: Path) -> None:
     assert bad_url.returncode == 2 and "LOADTEST_HISTORY_URL" in bad_url.stderr
     bad_since = history("list", "--since", "yesterday", env=env)
     assert bad_since.returncode == 2 and "--since = 'yesterday'" in bad_since.stderr
+
+
+TRENDS = REPO / "charts" / "loadtest" / "dashboards" / "history" / "loadtest-trends.json"
+
+
+def grafana_sql(sql: str, *, scenario: str, endpoints: list[str], start: datetime, end: datetime) -> str:
+    """What Grafana's PostgreSQL data source sends: $__timeFilter as a BETWEEN on UTC instants,
+    single values as typed, a multi-value variable as a list of quoted literals."""
+    quoted = ",".join("'" + e.replace("'", "''") + "'" for e in endpoints)
+    done = re.sub(
+        r"\$__timeFilter\(([^)]+)\)",
+        lambda m: f"{m[1]} BETWEEN '{start.isoformat()}' AND '{end.isoformat()}'",
+        sql,
+    )
+    done = done.replace("$scenario", scenario.replace("'", "''")).replace("$endpoint", quoted)
+    assert "$" not in done, done
+    return done
+
+
+def test_every_trends_panel_returns_the_recorded_numbers_from_postgresql(
+    recorded_run: runs.Finished, postgres: PostgresServer
+) -> None:
+    import psycopg
+
+    assert recorded_run.run_dir is not None
+    run_id, scenario = recorded_run.run_dir.name, recorded_run.stats()["scenario"]
+    board = json.loads(TRENDS.read_text())
+    variables = {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "query"}
+    now = datetime.now(UTC)
+    window = {"start": now - timedelta(days=30), "end": now + timedelta(minutes=1)}
+    with psycopg.connect(postgres.dsn()) as conn:
+        scenarios = [row[0] for row in conn.execute(variables["scenario"])]
+        assert scenario in scenarios
+        endpoint_sql = variables["endpoint"].replace("$scenario", scenario)
+        endpoints = [row[0] for row in conn.execute(endpoint_sql)]
+        stored = {
+            f"{m} {n}": p95
+            for m, n, p95 in conn.execute(
+                "SELECT method, name, p95_ms FROM run_endpoints WHERE run_id = %s AND method <> ''", (run_id,)
+            )
+        }
+        assert stored and set(stored) <= set(endpoints)
+        for panel in board["panels"]:
+            (target,) = panel["targets"]
+            sql = grafana_sql(target["rawSql"], scenario=scenario, endpoints=endpoints, **window)
+            rows = conn.execute(sql).fetchall()
+            if "regressions IS NOT NULL" in sql:  # this run had no regression section: it is left out
+                assert all(r[0] != run_id for r in rows), panel["title"]
+                continue
+            assert rows, f"{panel['title']} returned nothing: {sql}"
+            if target["format"] == "time_series":
+                assert all(isinstance(r[0], datetime) for r in rows), panel["title"]
+        p95_panel = next(p for p in board["panels"] if p["title"].startswith("p95 per endpoint"))
+        sql = grafana_sql(p95_panel["targets"][0]["rawSql"], scenario=scenario, endpoints=endpoints, **window)
+        at = conn.execute("SELECT started_at FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+        assert at is not None
+        mine = {metric: value for t, metric, value in conn.execute(sql) if t == at[0]}
+        assert mine == stored
+        table = next(p for p in board["panels"] if p["type"] == "table")
+        sql = grafana_sql(table["targets"][0]["rawSql"], scenario=scenario, endpoints=endpoints, **window)
+        verdict = json.loads((recorded_run.run_dir / "verdict.json").read_text())
+        assert (run_id, verdict["outcome"]) in {(r[1], r[2]) for r in conn.execute(sql)}
