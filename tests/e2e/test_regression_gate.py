@@ -134,6 +134,16 @@ def test_the_slowed_run_fails_on_that_endpoint_only_and_unchanged_runs_pass(
     report = (slowed.run_dir / "report.html").read_text()
     assert "fig-trend" in report and all(i in report for i in ids[:3])
 
+    # one run as the reference: pinned, or named
+    pinned = cli("history", "pin", ids[0], env=env)
+    assert pinned.returncode == 0 and f"{ids[0]} pinned" in pinned.stdout, pinned.stderr
+    against = cli("compare", ids[3], ids[1], "--json", "-", env=env)
+    body = json.loads(against.stdout[against.stdout.index("{") :])
+    assert against.returncode == 0 and body["baseline_ids"] == [ids[1]] and body["pinned"] == ids[1]
+    unknown = cli("compare", "no-such-run", env=env)
+    assert unknown.returncode == 2 and "run 'no-such-run' is not in the history store" in unknown.stderr
+    assert "`loadtest history` lists the recorded runs" in unknown.stderr
+
 
 def test_regression_against_an_unreachable_store_is_inconclusive_and_loses_no_run(
     tmp_path: Path, demo_target: Any

@@ -310,3 +310,19 @@ def test_endpoint_rows_round_trip_into_run_data(tmp_path: Path) -> None:
         assert a is not None and a.percentile(0.95) == 10.0 and data.endpoint_names() == ["GET /a", "GET /b"]
     finally:
         st.close()
+
+
+def test_a_long_run_keeps_at_most_max_windows_per_endpoint_exactly_merged(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, "long")
+    stats = json.loads((run_dir / "stats.json").read_text())
+    one = stats["intervals"][5]
+    stats["intervals"] = [{**one, "t": T0 + i} for i in range(3000)]  # 50 minutes of 1-s windows
+    stats["ended_at"] = T0 + 3000
+    (run_dir / "stats.json").write_text(json.dumps(stats))
+    rows = {e.name: e for e in record.rows(run_dir).endpoints}
+    windows = json.loads(rows["/a"].windows)
+    assert len(windows) <= record.MAX_WINDOWS and len(windows) == pytest.approx(2996 / 5, abs=1)
+    assert sum(w[1] for w in windows) == rows["/a"].requests == 2996 * 20  # judged from T0 + 4
+    assert windows[1][0] - windows[0][0] == 5.0  # 5-s buckets, as in the README
+    aggregate = json.loads(rows[AGGREGATE_NAME].windows)
+    assert sum(w[1] for w in aggregate) == 2996 * 25 and aggregate[0][4] == 50.0  # p95 of the merged bucket
