@@ -110,15 +110,15 @@ def _parse_limit(raw: Any, *, upper: bool, unit: str, ceiling: float | None) -> 
     return Limit(op=op, value=value)  # type: ignore[arg-type]
 
 
+def _number_or_text_schema(description: str, pattern: str) -> dict[str, Any]:
+    """A limit is a bare non-negative number or a string the pattern describes."""
+    forms = [{"type": "number", "minimum": 0}, {"type": "string", "pattern": pattern}]
+    return {"description": description, "anyOf": forms}
+
+
 def _limit_schema(description: str, upper: bool, unit: str) -> dict[str, Any]:
     ops = "<|<=|≤" if upper else ">|>=|≥"
-    return {
-        "description": description,
-        "anyOf": [
-            {"type": "number", "minimum": 0},
-            {"type": "string", "pattern": rf"^\s*({ops})?\s*[0-9.]+([eE][-+]?[0-9]+)?\s*({unit})?\s*$"},
-        ],
-    }
+    return _number_or_text_schema(description, rf"^\s*({ops})?\s*[0-9.]+([eE][-+]?[0-9]+)?\s*({unit})?\s*$")
 
 
 LatencyLimit = Annotated[
@@ -328,13 +328,7 @@ def _parse_change(raw: Any, *, sign: str, unit: str) -> float:
 
 def _change_schema(description: str, sign: str, unit: str) -> dict[str, Any]:
     suffix = "%" if unit == "%" else "(pt|points?)"
-    return {
-        "description": description,
-        "anyOf": [
-            {"type": "number", "minimum": 0},
-            {"type": "string", "pattern": rf"^\s*[{sign}]?\s*[0-9.]+\s*{suffix}?\s*$"},
-        ],
-    }
+    return _number_or_text_schema(description, rf"^\s*[{sign}]?\s*[0-9.]+\s*{suffix}?\s*$")
 
 
 LatencyRise = Annotated[
