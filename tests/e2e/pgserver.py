@@ -77,6 +77,14 @@ class PostgresServer:
                     raise
                 time.sleep(0.2)
 
+    def new_database(self, name: str) -> str:
+        """Create an empty database; its SQLAlchemy URL (no password: PGPASSWORD)."""
+        import psycopg
+
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def dsn(self, database: str | None = None) -> str:
         return (
             f"host=127.0.0.1 port={self.port} user={self.user} password={self.password} "

@@ -94,10 +94,7 @@ def test_concurrent_writers_on_a_fresh_store_lose_nothing(
     assert recorded_run.run_dir is not None
     dirs = _copies(recorded_run.run_dir, tmp_path, 6)
     if backend == "postgresql":
-        import psycopg
-
-        with psycopg.connect(postgres.dsn("postgres"), autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "concurrent"')
+        postgres.new_database("concurrent")
         env = pg_env(postgres, "concurrent")
     else:
         env = {"LOADTEST_HISTORY_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}"}

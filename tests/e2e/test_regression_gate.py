@@ -20,24 +20,7 @@ from pgserver import PostgresServer
 REPO = Path(__file__).resolve().parents[2]
 SLOWED, UNTOUCHED = "GET /api/categories", "GET /api/products"
 BACKEND_MS, SLOWED_MS = 20, 35  # a steady backend delay on both; the slowed run adds ~55 % to one p95
-LOCUSTFILE = """
-from locust import FastHttpUser, task, constant
-
-class U(FastHttpUser):
-    wait_time = constant(0.1)
-
-    def on_start(self):
-        r = self.client.post("/api/auth/login", json={"username": "user0001", "password": "demo-password"})
-        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    @task
-    def categories(self):
-        self.client.get("/api/categories", headers=self.headers)
-
-    @task
-    def products(self):
-        self.client.get("/api/products", headers=self.headers)
-"""
+LOCUSTFILE = Path(__file__).parent / "locustfiles" / "two_endpoints.py"  # the benchmark's workload too
 SLA = """
 version: 1
 aggregate:
@@ -71,17 +54,11 @@ def test_the_slowed_run_fails_on_that_endpoint_only_and_unchanged_runs_pass(
     backend: str, tmp_path: Path, faults: Any, postgres: PostgresServer
 ) -> None:
     if backend == "postgresql":
-        import psycopg
-
-        with psycopg.connect(postgres.dsn("postgres"), autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "regression"')
-        url = postgres.url.rsplit("/", 1)[0] + "/regression"
-        env = {"LOADTEST_HISTORY_URL": url, "PGPASSWORD": postgres.password}
+        env = {"LOADTEST_HISTORY_URL": postgres.new_database("regression"), "PGPASSWORD": postgres.password}
     else:
         env = {"LOADTEST_HISTORY_URL": f"sqlite:///{tmp_path / 'history.sqlite3'}"}
-    (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
     (tmp_path / "sla.yaml").write_text(SLA)
-    args = ["--locustfiles", str(tmp_path / "locustfile.py"), "--sla", str(tmp_path / "sla.yaml"),
+    args = ["--locustfiles", str(LOCUSTFILE), "--sla", str(tmp_path / "sla.yaml"),
             "--host", faults.url, "--users", "10", "--duration", "6s"]  # fmt: skip
     finished = []
     for delay in (BACKEND_MS, BACKEND_MS, BACKEND_MS, SLOWED_MS):
