@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from loadtest.core.errors import LoadtestError
 from loadtest.core.fileio import read_json
@@ -30,7 +30,8 @@ def judge(run_dir: Path, sla_path: Path | None, artifacts_dir: Path, code: int, 
         return _judge(run_dir, sla_path, artifacts_dir, code, out)
     except Exception as exc:  # noqa: BLE001 - the gate's verdict stands; the run is still recorded
         err.write(
-            f"regression: not judged ({type(exc).__name__}: {exc}); the verdict above stands. "
+            f"history: the run was not compared with its baseline ({type(exc).__name__}: {exc}); the verdict "
+            "above stands. "
             "This is a bug in loadtest: please report it\n"
         )
         return code
@@ -43,17 +44,16 @@ def _judge(run_dir: Path, sla_path: Path | None, artifacts_dir: Path, code: int,
     if not (run_dir / record.FINGERPRINT_FILE).is_file():
         return code
     section = sla.load(sla_path).regression if sla_path is not None else None
-    verdict = from_dict(data)
-    if verdict.outcome == "INCONCLUSIVE":
+    if data["outcome"] == "INCONCLUSIVE":
         if section is None:
             return code
         why = "not judged: the run is INCONCLUSIVE, so its numbers are no evidence either way"
-        return _finish(run_dir, verdict, [_unjudged("warn", why)], out)
+        return _finish(run_dir, data, [_unjudged("warn", why)], out)
     url = store.url_for(artifacts_dir)
     if url is None:
         if section is None:
             return code
-        return _finish(run_dir, verdict, [_unjudged("warn", f"not judged: history is off ({store.URL_ENV}=off)")], out)
+        return _finish(run_dir, data, [_unjudged("warn", f"not judged: history is off ({store.URL_ENV}=off)")], out)
     runs = section.baseline_runs if section else sla.DEFAULT_BASELINE_RUNS
     min_runs = section.min_baseline_runs if section else sla.DEFAULT_MIN_BASELINE_RUNS
     try:
@@ -68,21 +68,22 @@ def _judge(run_dir: Path, sla_path: Path | None, artifacts_dir: Path, code: int,
         if section is None:
             return code
         why = f"not judged: {exc.message}"
-        return _finish(run_dir, verdict, [_unjudged("inconclusive", why)], out)
+        return _finish(run_dir, data, [_unjudged("inconclusive", why)], out)
     if baseline.usable:
         comparison = regression.compare(current, baseline)
         (run_dir / COMPARE_FILE).write_text(json.dumps(comparison.to_dict(), indent=1) + "\n", encoding="utf-8")
     if section is None:
         return code
-    return _finish(run_dir, verdict, regression.checks(section, current, baseline), out, baseline.why)
+    return _finish(run_dir, data, regression.checks(section, current, baseline), out, baseline.why)
 
 
 def _unjudged(result: str, why: str) -> Check:
     return Check(regression.GROUP, "run", "baseline", None, "a baseline", "", 0, result, why)  # type: ignore[arg-type]
 
 
-def _finish(run_dir: Path, verdict: Verdict, checks: list[Check], out: TextIO, why: str = "") -> int:
-    final = evaluation.extend(verdict, checks)
+def _finish(run_dir: Path, data: dict[str, Any], checks: list[Check], out: TextIO, why: str = "") -> int:
+    """verdict.json (as the gate wrote it) with the regression checks: decided again, written, shown."""
+    final = evaluation.extend(from_dict(data), checks)
     output.write(final, run_dir)
     title = f"regression gate for run {final.run_id}" + (f": baseline {why}" if why else "")
     shown = Verdict(**{**final.__dict__, "checks": tuple(checks)})
