@@ -22,6 +22,7 @@ metric (p50, p95, p99, throughput, error rate):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import statistics
@@ -102,22 +103,31 @@ class RunData:
     def run_id(self) -> str:
         return self.run.run_id
 
+    @functools.cached_property
+    def _parsed(self) -> list[EndpointAccum]:
+        """Each endpoint row's histogram, parsed once (judging reads each many times)."""
+        return [_accum(e) for e in self.endpoints]
+
     def accum(self, select: Selector | None, name: str | None = None) -> EndpointAccum | None:
-        """The subject's merged histogram: the aggregate (select None), one endpoint by name, or a group."""
-        total = EndpointAccum(method="", name=AGGREGATE_NAME)
-        found = False
-        for e in self.endpoints:
-            if e.name == AGGREGATE_NAME and e.method == "":
+        """The subject's merged histogram (read-only): the aggregate (select None), one endpoint by
+        name, or a group."""
+        matched = []
+        for a in self._parsed:
+            if a.name == AGGREGATE_NAME and a.method == "":
                 if select is None and name is None:
-                    return _accum(e)
+                    return a
                 continue
-            if name is not None and f"{e.method} {e.name}" != name:
+            if name is not None and f"{a.method} {a.name}" != name:
                 continue
-            if select is not None and not select.matches(e.method, e.name):
+            if select is not None and not select.matches(a.method, a.name):
                 continue
-            total.merge(_accum(e))
-            found = True
-        return total if found and total.num_requests > 0 else None
+            matched.append(a)
+        if len(matched) == 1:
+            return matched[0] if matched[0].num_requests > 0 else None
+        total = EndpointAccum(method="", name=AGGREGATE_NAME)
+        for a in matched:
+            total.merge(a)
+        return total if matched and total.num_requests > 0 else None
 
     def endpoint_names(self) -> list[str]:
         return [f"{e.method} {e.name}" for e in self.endpoints if not (e.method == "" and e.name == AGGREGATE_NAME)]

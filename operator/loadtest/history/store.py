@@ -24,7 +24,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from loadtest.history.models import EndpointRow, RunRow
 from loadtest.history.record import HistoryError, Recorded
@@ -109,10 +109,12 @@ class Store:
         return row
 
     def load(self, run_id: str) -> RunData:
-        """A run with its endpoints."""
+        """A run with its endpoints' histograms (their per-window rows are not loaded: judging and
+        comparing use whole-run histograms, and the windows are the bulk of a long run)."""
         run = self.require(run_id)
+        query = select(EndpointRow).where(EndpointRow.run_id == run_id).options(defer(EndpointRow.windows))
         with Session(self.engine, expire_on_commit=False) as session:
-            endpoints = list(session.scalars(select(EndpointRow).where(EndpointRow.run_id == run_id)))
+            endpoints = list(session.scalars(query))
         return RunData(run, endpoints)
 
     def pin(self, run_id: str, pinned: bool = True) -> RunRow:
