@@ -183,8 +183,8 @@ def judge(
     """
     values = [v for v in baseline_values if v is not None and (metric == "error_rate" or v > 0)]
     n = len(values)
-    if n < 2 or (metric != "error_rate" and new <= 0):
-        return None
+    if n < 2 or (metric != "error_rate" and (new <= 0 or (pinned is not None and pinned <= 0))):
+        return None  # no spread, or a ratio to or from zero
     if metric == "error_rate":
         reference = pinned if pinned is not None else statistics.fmean(values)
         requests = max(new_requests, 1)

@@ -326,3 +326,9 @@ def test_a_long_run_keeps_at_most_max_windows_per_endpoint_exactly_merged(tmp_pa
     assert windows[1][0] - windows[0][0] == 5.0  # 5-s buckets, as in the README
     aggregate = json.loads(rows[AGGREGATE_NAME].windows)
     assert sum(w[1] for w in aggregate) == 2996 * 25 and aggregate[0][4] == 50.0  # p95 of the merged bucket
+
+
+def test_a_ratio_to_or_from_zero_is_not_judged() -> None:
+    assert judge("p95", [1.0, 1.1], 0.0, allowed=10.0) is None
+    assert judge("p95", [1.0, 1.1], 5.0, allowed=10.0, pinned=0.0) is None
+    assert judge("error_rate", [0.0, 0.0], 0.0, allowed=0.5, pinned=0.0, new_requests=100) is not None
