@@ -19,12 +19,15 @@ from pgserver import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
 SLOWED, UNTOUCHED = "GET /api/categories", "GET /api/products"
-BACKEND_MS, SLOWED_MS = 20, 35  # a steady backend delay on both; the slowed run adds ~55 % to one p95
+# A steady backend delay on both endpoints, large against the few ms of tail noise a busy 2-core CI
+# machine adds (bench_regression: p95 run-to-run sd 0.8 % at 100 ms, 3 % at 20 ms); the slowed
+# run adds ~60 % to one p95, far beyond the +10 % limit even against a two-run history.
+BACKEND_MS, SLOWED_MS = 100, 160
 LOCUSTFILE = Path(__file__).parent / "locustfiles" / "two_endpoints.py"  # the benchmark's workload too
 SLA = """
 version: 1
 aggregate:
-  error_rate: "< 1%"
+  error_rate: "< 5%"   # judged from 59 requests: a 6-s run at 100 ms sends ~250
 regression:
   min_baseline_runs: 2
   aggregate: {throughput: "-25%"}
@@ -85,7 +88,7 @@ def test_the_slowed_run_fails_on_that_endpoint_only_and_unchanged_runs_pass(
     reason = failed[0]["reason"]
     assert reason.startswith("REGRESSION: ") and "limit +10%" in reason and "% confident" in reason
     change = float(reason.split("(")[1].split("%")[0])
-    assert 25.0 < change < 120.0, reason
+    assert 40.0 < change < 90.0, reason
     assert f"baseline {ids[2]}, {ids[1]}, {ids[0]}" in reason
     untouched = [c for c in verdicts[3]["checks"] if c["subject"] == UNTOUCHED and c["metric"] == "p95 vs baseline"]
     assert untouched[0]["result"] == "pass"
@@ -105,7 +108,7 @@ def test_the_slowed_run_fails_on_that_endpoint_only_and_unchanged_runs_pass(
     body = json.loads(compared.stdout[compared.stdout.index("{") :])
     rows = {(r["subject"], r["metric"]): r for r in body["rows"]}
     assert body["baseline_ids"] == [ids[2], ids[1], ids[0]]
-    assert rows[(SLOWED, "p95")]["significant"] is True and rows[(SLOWED, "p95")]["change"] > 25
+    assert rows[(SLOWED, "p95")]["significant"] is True and rows[(SLOWED, "p95")]["change"] > 40
     assert rows[(UNTOUCHED, "p95")]["change"] < 10
     assert slowed.run_dir is not None and json.loads((slowed.run_dir / "compare.json").read_text())["run_id"] == ids[3]
     report = (slowed.run_dir / "report.html").read_text()

@@ -30,13 +30,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from loadtest.gate.sla import REGRESSION_METRICS, Regression, RegressionLimits, Selector
+from loadtest.gate.sla import DEFAULT_REGRESSION_CONFIDENCE, REGRESSION_METRICS, Regression, RegressionLimits, Selector
 from loadtest.gate.verdict import Check, number
 from loadtest.history.models import EndpointRow, RunRow
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum
 
 MIN_SPREAD = 0.01  # 1 %: the histogram's resolution; no history is quieter than its own rounding
-SIGNIFICANCE = 0.95  # `loadtest compare`: a change is significant with this two-sided confidence
+# `loadtest compare`: a change is significant when the gate's test with a zero limit is this sure it
+# moved in the direction it moved; the regression gate's default confidence, so every regression
+# the gate reports is also a significant change in `compare` (one-sided both, same level)
+SIGNIFICANCE = DEFAULT_REGRESSION_CONFIDENCE
 LATENCY_METRICS = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 UNITS = {"p50": "ms", "p95": "ms", "p99": "ms", "throughput": "req/s", "error_rate": "%"}
 GROUP = "regression"
@@ -404,7 +407,7 @@ def compare(current: RunData, baseline: Baseline, reference: RunData | None = No
             change = None
             if new is not None and base is not None:
                 change = new - base if metric == "error_rate" else (100.0 * (new / base - 1.0) if base > 0 else None)
-            # two-sided: the confidence that it moved at all, in the direction it moved
+            # the confidence that it moved in the direction it moved
             confidence = max(j.confidence, 1.0 - j.confidence) if j is not None else None
             comparison.rows.append(
                 Row(
@@ -415,7 +418,7 @@ def compare(current: RunData, baseline: Baseline, reference: RunData | None = No
                     new,
                     change,
                     confidence,
-                    None if confidence is None else confidence >= 1 - (1 - SIGNIFICANCE) / 2,
+                    None if confidence is None else confidence >= SIGNIFICANCE,
                 )  # fmt: skip
             )
     return comparison

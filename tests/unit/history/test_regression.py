@@ -332,3 +332,17 @@ def test_a_ratio_to_or_from_zero_is_not_judged() -> None:
     assert judge("p95", [1.0, 1.1], 0.0, allowed=10.0) is None
     assert judge("p95", [1.0, 1.1], 5.0, allowed=10.0, pinned=0.0) is None
     assert judge("error_rate", [0.0, 0.0], 0.0, allowed=0.5, pinned=0.0, new_requests=100) is not None
+
+
+@pytest.mark.parametrize("new_ms", [13.0, 14.0, 14.6, 16.0, 20.0])  # 14.6: the gate fails it just
+def test_every_regression_the_gate_reports_is_significant_in_compare(new_ms: float) -> None:
+    """A noisy three-run history (sd ~ 8 %): where the one-sided gate fails a p95, compare's
+    significance (the same test with a zero limit, same level) says so too."""
+    noisy = [run_data("b1", 10.0), run_data("b2", 11.0), run_data("b3", 9.4)]
+    current = run_data("new", new_ms)
+    section = sla.Regression.model_validate({"min_baseline_runs": 2, "endpoints": [{"name": "/a", "p95": "+10%"}]})
+    (check,) = regression.checks(section, current, Baseline(noisy, None, "3 runs", True))
+    rows = {(r.subject, r.metric): r for r in regression.compare(current, Baseline(noisy, None, "3 runs", True)).rows}
+    if check.result == "fail":
+        assert rows[("GET /a", "p95")].significant is True
+    assert check.result == ("fail" if new_ms >= 14.6 else "pass"), check.reason
