@@ -96,7 +96,7 @@ def run_data(run_id: str, a_ms: float, b_ms: float = 50.0, seconds: float = 10.0
     total = EndpointAccum("", AGGREGATE_NAME)
     total.merge(a)
     total.merge(b)
-    rows = [record._endpoint_row(run_id, x, []) for x in (a, b, total)]
+    rows = [EndpointRow(run_id=run_id, **record._endpoint_fields(x, [])) for x in (a, b, total)]
     run = RunRow(run_id=run_id, scenario="shop", fingerprint="f" * 64, fingerprint_parts="{}", judged_seconds=seconds)
     return RunData(run, rows)
 
@@ -346,3 +346,18 @@ def test_every_regression_the_gate_reports_is_significant_in_compare(new_ms: flo
     if check.result == "fail":
         assert rows[("GET /a", "p95")].significant is True
     assert check.result == ("fail" if new_ms >= 14.6 else "pass"), check.reason
+
+
+def test_judging_then_recording_a_run_reads_its_stats_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = make_run(tmp_path, "once")
+    loads = []
+    real = record.artifact.load
+    monkeypatch.setattr(record.artifact, "load", lambda path: loads.append(path) or real(path))
+    first, second = record.rows(run_dir), record.rows(run_dir)
+    assert len(loads) == 1 and first.run.requests == second.run.requests == 150
+    assert [e.windows for e in first.endpoints] == [e.windows for e in second.endpoints]
+    assert first.endpoints[0] is not second.endpoints[0]  # each caller gets its own ORM rows
+    stats = json.loads((run_dir / "stats.json").read_text())
+    stats["intervals"] = stats["intervals"][:8]
+    (run_dir / "stats.json").write_text(json.dumps(stats))  # rewritten: read again
+    assert record.rows(run_dir).run.requests == 4 * 25 and len(loads) == 2
