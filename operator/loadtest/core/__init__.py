@@ -1,5 +1,5 @@
 """The shared bottom: the run spec, errors and exit codes, the event log, the progress display,
-child processes and atomic file writes.
+child processes, atomic file writes and plain-text tables.
 
 Everything above uses these; they import nothing from loadtest outside `core`.
 """

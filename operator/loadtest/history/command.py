@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.core.errors import SpecError
+from loadtest.core.text import columns
 from loadtest.history import record, store
 
 OUTCOMES = ("PASS", "FAIL", "INCONCLUSIVE", "UNGATED", "NONE")
@@ -175,5 +176,4 @@ def table(runs: list[Any]) -> str:
         )
         for r in runs
     ]
-    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(line)).rstrip() for line in [header, *rows])
+    return columns([header, *rows])

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from loadtest.core.text import columns
 from loadtest.gate.sla import DEFAULT_REGRESSION_CONFIDENCE, REGRESSION_METRICS, Regression, RegressionLimits, Selector
 from loadtest.gate.verdict import Check, number
 from loadtest.history.models import EndpointRow, RunRow
@@ -437,17 +438,14 @@ def table(comparison: Comparison) -> str:
     header = ("ENDPOINT", "METRIC", "BASELINE", "NEW", "CHANGE", "SIGNIFICANT")
     rows = []
     for r in comparison.rows:
-        unit = "" if r.unit == "%" else f" {r.unit}"
-        pct = "%" if r.unit == "%" else ""
         change = "-" if r.change is None else f"{r.change:+.2f} pt" if r.metric == "error_rate" else f"{r.change:+.1f}%"
         significant = (
             "-" if r.significant is None else (f"{'yes' if r.significant else 'no'} ({100 * (r.confidence or 0):.0f}%)")
         )
         rows.append((
             r.subject, r.metric,
-            "-" if r.baseline is None else f"{number(r.baseline)}{pct}{unit}",
-            "-" if r.new is None else f"{number(r.new)}{pct}{unit}",
+            "-" if r.baseline is None else _shown(r.baseline, r.unit),
+            "-" if r.new is None else _shown(r.new, r.unit),
             change, significant,
         ))  # fmt: skip
-    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(line)).rstrip() for line in [header, *rows])
+    return columns([header, *rows])
