@@ -111,11 +111,12 @@ class Store:
     def load(self, run_id: str) -> RunData:
         """A run with its endpoints' histograms (their per-window rows are not loaded: judging and
         comparing use whole-run histograms, and the windows are the bulk of a long run)."""
-        run = self.require(run_id)
-        query = select(EndpointRow).where(EndpointRow.run_id == run_id).options(defer(EndpointRow.windows))
+        return self._with_endpoints(self.require(run_id))
+
+    def _with_endpoints(self, run: RunRow) -> RunData:
+        query = select(EndpointRow).where(EndpointRow.run_id == run.run_id).options(defer(EndpointRow.windows))
         with Session(self.engine, expire_on_commit=False) as session:
-            endpoints = list(session.scalars(query))
-        return RunData(run, endpoints)
+            return RunData(run, list(session.scalars(query)))
 
     def pin(self, run_id: str, pinned: bool = True) -> RunRow:
         """Pin a run as the baseline of its fingerprint (unpinning any other), or unpin it."""
@@ -167,8 +168,8 @@ class Store:
                     RunRow.outcome.in_(EXCLUDED_OUTCOMES),
                 )
             )
-        data = [self.load(r.run_id) for r in rows]
-        pinned = self.load(pinned_row.run_id) if pinned_row is not None else None
+        data = [self._with_endpoints(r) for r in rows]
+        pinned = self._with_endpoints(pinned_row) if pinned_row is not None else None
         fp = run.fingerprint[:12]
         ids = ", ".join(r.run_id for r in rows)
         if pinned is not None:

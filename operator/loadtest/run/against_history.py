@@ -9,6 +9,7 @@ check INCONCLUSIVE (it could not be judged) and says how to record the run later
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 from loadtest.core.errors import LoadtestError
 from loadtest.core.fileio import read_json
 from loadtest.gate import evaluation, output, sla
-from loadtest.gate.verdict import Check, Verdict, from_dict
+from loadtest.gate.verdict import Check, Result, from_dict
 from loadtest.history import record, regression, store
 
 COMPARE_FILE = "compare.json"
@@ -77,8 +78,8 @@ def _judge(run_dir: Path, sla_path: Path | None, artifacts_dir: Path, code: int,
     return _finish(run_dir, data, regression.checks(section, current, baseline), out, baseline.why)
 
 
-def _unjudged(result: str, why: str) -> Check:
-    return Check(regression.GROUP, "run", "baseline", None, "a baseline", "", 0, result, why)  # type: ignore[arg-type]
+def _unjudged(result: Result, why: str) -> Check:
+    return Check(regression.GROUP, "run", "baseline", None, "a baseline", "", 0, result, why)
 
 
 def _finish(run_dir: Path, data: dict[str, Any], checks: list[Check], out: TextIO, why: str = "") -> int:
@@ -86,7 +87,7 @@ def _finish(run_dir: Path, data: dict[str, Any], checks: list[Check], out: TextI
     final = evaluation.extend(from_dict(data), checks)
     output.write(final, run_dir)
     title = f"regression gate for run {final.run_id}" + (f": baseline {why}" if why else "")
-    shown = Verdict(**{**final.__dict__, "checks": tuple(checks)})
+    shown = dataclasses.replace(final, checks=tuple(checks))  # the table: only what this step added
     out.write("\n" + output.render_table(shown, color=output.use_color(out), title=title) + "\n")
     return int(output.exit_code(final))
 
