@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
 from loadtest.run.summary import steady_state_rps  # noqa: E402
+from loadtest.stats import artifact  # noqa: E402
 
 
 def _role(proc: psutil.Process) -> str:
@@ -69,7 +70,7 @@ def measure(users: int, duration: str, workers: int | None) -> dict[str, object]
             except psutil.NoSuchProcess:
                 tracked.pop(pid)
     run_dir = next(artifacts.glob("*/"))
-    stats = json.loads((run_dir / "stats.json").read_text())
+    stats = artifact.load(run_dir / "stats.json")
     steady = steady_state_rps(stats)
     planned = stats["planned_rps"] or 0.0
     return {

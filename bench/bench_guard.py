@@ -17,7 +17,6 @@ is printed too, as a share of what a request costs at the measured rate.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ sys.path.insert(0, str(REPO / "operator"))
 
 from loadtest.core import hosts  # noqa: E402
 from loadtest.core.processes import free_port  # noqa: E402
+from loadtest.stats import windows  # noqa: E402
 
 LOCUSTFILE = """
 from locust import FastHttpUser, task, constant
@@ -66,7 +66,7 @@ def one_run(target: str, guarded: bool, seconds: int, users: int, workdir: Path)
     )  # fmt: skip
     master.wait(timeout=seconds + 90)
     worker.wait(timeout=30)
-    stats = json.loads((artifacts / "stats.json").read_text())
+    stats = windows.load(artifacts / "stats.json")
     assert stats.get("worker_auth") is guarded and not stats.get("refused_workers"), "the run was not as intended"
     assert not stats.get("blocked_hosts"), stats.get("blocked_hosts")
     window = (stats["ended_at"] or time.time()) - stats["spawn_complete_at"]

@@ -28,7 +28,7 @@ import yaml
 from loadtest.gate import evaluation, output, sla
 from loadtest.report import render
 from loadtest.stats import histogram
-from loadtest.stats.artifact import STATS_SCHEMA, StatsArtifact, WorkerSample, WorkerStats
+from loadtest.stats.artifact import STATS_SCHEMA_V1, StatsArtifact, WorkerSample, WorkerStats
 from loadtest.stats.recording import RunAggregate, WindowRecorder
 
 ENDPOINTS = 50
@@ -64,7 +64,7 @@ def synthetic(seconds: int) -> StatsArtifact:
     ]  # fmt: skip
     total = master.total()
     return StatsArtifact(
-        schema=STATS_SCHEMA, run_id=f"bench-{seconds}s", scenario="bench", host="http://127.0.0.1:1",
+        schema=STATS_SCHEMA_V1, run_id=f"bench-{seconds}s", scenario="bench", host="http://127.0.0.1:1",
         bucket_scheme=histogram.BUCKET_SCHEME, interval_s=1.0, started_at=T0, spawn_complete_at=T0 + 10,
         ended_at=T0 + seconds, target_users=100, planned_rps=float(RPS), worker_count_expected=2, complete=True,
         endpoints=[a.to_stats() for a in master.endpoints()], aggregate=total.to_stats(),

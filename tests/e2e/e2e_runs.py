@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
+
+from loadtest.stats import windows
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILES = REPO / "locustfiles"
@@ -30,8 +32,7 @@ class Finished:
 
     def stats(self) -> dict[str, Any]:
         assert self.run_dir is not None
-        data: dict[str, Any] = json.loads((self.run_dir / "stats.json").read_text())
-        return data
+        return cast(dict[str, Any], windows.load(self.run_dir / "stats.json"))  # the windows read back
 
     def survivors(self) -> list[psutil.Process]:
         alive = []

@@ -13,7 +13,7 @@ import pytest
 
 from loadtest.backends.kubernetes.bundle import extract
 from loadtest.backends.kubernetes.rendering import render
-from loadtest.stats.artifact import STATS_SCHEMA
+from loadtest.stats.artifact import STATS_SCHEMA_V1
 from loadtest.stats.recording import RunAggregate, WindowRecorder
 
 GATE_VALUES = {
@@ -37,7 +37,7 @@ def _stats(run_dir: Path, latency_ms: float) -> None:
     sample = {"t": 1010.0, "cpu_percent": 10.0, "loop_lag_ms": 1.0, "loop_lag_max_ms": 2.0,
               "runqueue_wait_percent": 1.0, "users": 10}  # fmt: skip
     artifact = {
-        "schema": STATS_SCHEMA, "run_id": "nightly", "scenario": "checkout", "host": "http://127.0.0.1:9",
+        "schema": STATS_SCHEMA_V1, "run_id": "nightly", "scenario": "checkout", "host": "http://127.0.0.1:9",
         "bucket_scheme": "sig3-ms", "interval_s": 1.0, "started_at": 999.0, "spawn_complete_at": 999.5,
         "ended_at": 1021.0, "target_users": 10, "planned_rps": None, "worker_count_expected": 1, "complete": True,
         "endpoints": [e.to_stats() for e in master.endpoints()], "aggregate": master.total().to_stats(),

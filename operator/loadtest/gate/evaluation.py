@@ -25,6 +25,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from loadtest.gate import saturation
@@ -38,7 +39,8 @@ from loadtest.gate.sla import (
     default_min_samples_for_percentile,
 )
 from loadtest.gate.verdict import RUN_GROUP, Check, Gate, Outcome, Result, Verdict, Window, number
-from loadtest.stats.artifact import EndpointStats, StatsArtifact
+from loadtest.stats import windows
+from loadtest.stats.artifact import EndpointStats, StatsArtifact, window_starts
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
 
 SETTLE_S = 10.0  # workers report every 3 s: a window this old has all its requests (the abort cache)
@@ -53,7 +55,7 @@ def percent_to_fraction(p: float) -> float:
 def evaluation_window(artifact: StatsArtifact, sla: Sla) -> Window:
     """Warm-up end -> first kept interval; the default warm-up lasts until every user spawned."""
     interval = float(artifact["interval_s"]) or 1.0
-    starts = [float(i["t"]) for i in artifact["intervals"]]
+    starts = window_starts(artifact)
     if sla.warmup == "spawn":
         warmup_end = artifact["spawn_complete_at"]
         rule = "until every user was spawned"
@@ -71,10 +73,17 @@ def evaluation_window(artifact: StatsArtifact, sla: Sla) -> Window:
 
 
 def merged_endpoints(artifact: StatsArtifact, window: Window) -> dict[EndpointKey, EndpointAccum]:
-    """Exact merge, per (method, name), of every interval that starts inside the window."""
+    """Exact merge, per (method, name), of every interval that starts inside the window.
+
+    A v2 artifact is not read window by window: the cumulative stats less the warm-up windows at
+    the head of the window log (O(endpoints + warm-up windows), however long the run)."""
     out: dict[EndpointKey, EndpointAccum] = {}
     if window.start is None:
         return out
+    if "windows" in artifact:
+        info = artifact["windows"]
+        prior = windows.before(Path(info["file"]), window.start, info["late"])
+        return windows.judged(artifact["endpoints"], prior, window.start)
     for interval in artifact["intervals"]:
         if float(interval["t"]) >= window.start:
             _merge_into(out, interval["endpoints"])
@@ -241,8 +250,10 @@ def threshold_checks(
     *,
     only: Callable[[Threshold], bool] = lambda t: True,
     unmatched: Literal["warn", "fail"] | None = None,
+    total: EndpointAccum | None = None,
 ) -> list[Check]:
-    """Checks for every SLA threshold entry (filtered by `only`, e.g. abort: true entries)."""
+    """Checks for every SLA threshold entry (filtered by `only`, e.g. abort: true entries).
+    `total`: the merge of `merged`, when the caller has it (a merge of every histogram)."""
     known = _known_endpoints(artifact)
     planned = artifact["planned_rps"]
     checks: list[Check] = []
@@ -250,7 +261,9 @@ def threshold_checks(
         if not only(threshold):
             continue
         if not isinstance(threshold, EndpointThreshold):
-            subject = _Subject(path, "aggregate", aggregate(merged.values()))
+            if total is None:
+                total = aggregate(merged.values())
+            subject = _Subject(path, "aggregate", total)
             checks += _threshold_checks(sla, threshold, subject, window.seconds, planned)
             continue
         keys = [k for k in known if threshold.matches(*k)]
@@ -279,7 +292,10 @@ def threshold_checks(
         else:
             groups = [(f"{m} {n}".strip(), [(m, n)]) for m, n in keys]
         for name, members in groups:
-            accum = aggregate(merged.get(k, empty(method=k[0], name=k[1])) for k in members)
+            if len(members) == 1 and members[0] in merged:
+                accum = merged[members[0]]  # read only below: no copy of a long run's histogram
+            else:
+                accum = aggregate(merged.get(k, empty(method=k[0], name=k[1])) for k in members)
             checks += _threshold_checks(sla, threshold, _Subject(path, name, accum), window.seconds, planned)
     return checks
 
@@ -395,7 +411,7 @@ def evaluate(
     merged = merged_endpoints(artifact, window)
     total = aggregate(merged.values())
     checks = _run_checks(artifact, sla, window, total)
-    checks += threshold_checks(artifact, sla, window, merged, unmatched=unmatched)
+    checks += threshold_checks(artifact, sla, window, merged, unmatched=unmatched, total=total)
     outcome, reason = _outcome(checks)
     aborts = [e["detail"] for e in artifact["events"] if e["kind"] == "abort"]
     return Verdict(
@@ -479,14 +495,24 @@ class AbortMonitor:
         _merge_into(out, fresh)
         return out
 
-    def check(self, artifact_so_far: StatsArtifact) -> str | None:
+    def check(
+        self,
+        artifact_so_far: StatsArtifact,
+        judged: Callable[[float], tuple[dict[EndpointKey, EndpointAccum], EndpointAccum]] | None = None,
+    ) -> str | None:
+        """`judged(start)`: the master's running merge from `start` on, per endpoint and in total
+        (recording.RunAggregate.judged), so a check merges nothing; without it the artifact's
+        intervals are merged (cached)."""
         if self.reason is not None or not self.enabled:
             return self.reason
         window = evaluation_window(artifact_so_far, self.sla)
         if window.start is None:
             return None
-        merged = self._merged(artifact_so_far, window.start)
-        for c in threshold_checks(artifact_so_far, self.sla, window, merged, only=lambda t: t.abort):
+        if judged is not None:
+            merged, total = judged(window.start)
+        else:
+            merged, total = self._merged(artifact_so_far, window.start), None
+        for c in threshold_checks(artifact_so_far, self.sla, window, merged, only=lambda t: t.abort, total=total):
             if c.result == "fail" and c.metric != "unmatched":
                 where = c.name if c.group == c.subject else f"{c.group} {c.name}"
                 self.reason = f"{where}: {c.reason} (abort: true)"

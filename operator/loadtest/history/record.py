@@ -22,7 +22,7 @@ from loadtest.core.errors import LoadtestError
 from loadtest.core.exitcodes import ExitCode
 from loadtest.core.fileio import read_json
 from loadtest.history.models import EndpointRow, RunRow
-from loadtest.stats import artifact
+from loadtest.stats import artifact, windows
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, aggregate
 
 FINGERPRINT_FILE = "fingerprint.json"  # written by the controller when the run starts
@@ -169,7 +169,7 @@ def _numbers(stats_path: str, version: tuple[int, int] | None, verdict_start: fl
     then records it, and both need these numbers (seconds for a long, wide run)."""
     if version is None:
         return _Numbers(None, None, None, None, None, verdict_start, 0, 0, None, ())
-    stats = artifact.load(Path(stats_path))
+    stats = windows.load(Path(stats_path))
     start = verdict_start if verdict_start is not None else stats["spawn_complete_at"]
     per_key: dict[tuple[str, str], EndpointAccum] = {}
     # per window, exact merges; a long run's windows are merged into buckets of whole seconds so a

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -18,22 +20,32 @@ from loadtest.core.fileio import write_json_atomic
 from loadtest.locust import allowlist, auth
 from loadtest.locust.locustfiles import UserClassInfo, planned_request_rate, planned_rps, requests_per_task
 from loadtest.locust.probe import user_class_fields
-from loadtest.stats import histogram
+from loadtest.stats import histogram, windows
 from loadtest.stats.artifact import (
     STATS_FILE,
     STATS_SCHEMA,
     STATUS_FILE,
+    EndpointStats,
     RunEvent,
     StatsArtifact,
+    WindowsInfo,
     WorkerSample,
     WorkerStats,
 )
-from loadtest.stats.recording import INTERVAL_S, REPORT_INTERVAL_S, RunAggregate
+from loadtest.stats.recording import (
+    INTERVAL_S,
+    REPORT_INTERVAL_S,
+    EndpointAccum,
+    EndpointKey,
+    RunAggregate,
+    window_start,
+)
 
 logger = logging.getLogger("loadtest.locust.plugin")
 
 STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
 RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
+SETTLE_S = 10.0  # a window this old is written to the log even if a worker has not reported past it
 CSV_REWRITE_WAIT_S = 1.2  # Locust rewrites its stats CSV every 1 s (CSV_STATS_INTERVAL_SEC)
 FINAL_REPORT_WAIT_S = 30.0  # a worker stopping thousands of users can take seconds to send its last report
 
@@ -96,6 +108,7 @@ class MasterPlugin:
         self.refused: list[auth.Refusal] = []
         self.blocked_hosts: Counter[str] = Counter()
         self.stopped_early: str | None = None
+        self.window_log: windows.WindowLog | None = None
 
     # Wiring -----------------------------------------------------------------------------
 
@@ -107,13 +120,23 @@ class MasterPlugin:
         ev.test_start.add_listener(self.on_test_start)
         ev.test_stop.add_listener(self.on_test_stop)
         ev.cpu_warning.add_listener(self.on_cpu_warning)
-        if self.artifacts is not None:
-            self.artifacts.mkdir(parents=True, exist_ok=True)
+        self.open_artifacts()
         runner = self.environment.runner
         if runner is not None:
             runner.quit = self._quit_after_final_reports  # type: ignore[method-assign]
             auth.WorkerGate(runner, self.secret, self.expect_workers, self.on_worker_refused).install()
         gevent.spawn(self._status_loop)
+
+    def open_artifacts(self) -> None:
+        """The artifacts directory and the window log, written from the first window on."""
+        if self.artifacts is None or self.window_log is not None:
+            return
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        header = {
+            "run_id": self.run_id, "scenario": self.scenario, "interval_s": INTERVAL_S,
+            "bucket_scheme": histogram.BUCKET_SCHEME,
+        }  # fmt: skip
+        self.window_log = windows.WindowLog(self.artifacts / windows.WINDOWS_FILE, header)
 
     def event(self, kind: str, detail: str) -> None:
         self.events.append(RunEvent(t=time.time(), kind=kind, detail=detail))
@@ -139,7 +162,8 @@ class MasterPlugin:
                 self.event("request_blocked", f"{client_id} tried {host}, outside the allowlist")
             self.blocked_hosts[str(host)] += int(count)
         runner = self.environment.runner
-        self.aggregate.add_windows(payload["windows"], users=runner.user_count if runner else 0)
+        users = runner.user_count if runner else 0
+        self.aggregate.add_windows(payload["windows"], users=users, worker=client_id, received=time.time())
         track = self.workers.get(client_id) or self.workers.setdefault(
             client_id, WorkerTrack(id=client_id, index=len(self.workers))
         )
@@ -191,6 +215,7 @@ class MasterPlugin:
         while not self.finished:
             try:
                 self._check_workers()
+                self._write_windows()
                 self._check_abort()
                 if self.artifacts is not None:
                     write_json_atomic(self.artifacts / STATUS_FILE, self.status())
@@ -240,7 +265,7 @@ class MasterPlugin:
         if time.monotonic() - self._last_abort_check < REPORT_INTERVAL_S:
             return
         self._last_abort_check = time.monotonic()
-        reason = self.abort_monitor.check(self.snapshot())
+        reason = self.abort_monitor.check(self.snapshot(live=True), judged=self._judged)
         if reason:
             self.event("abort", reason)
             logger.error("loadtest: aborting the run: %s", reason)
@@ -273,12 +298,38 @@ class MasterPlugin:
             logger.error("loadtest: %s", self.stopped_early)
             gevent.spawn(runner.quit)
 
+    # The window log ----------------------------------------------------------------------
+
+    def _complete_until(self) -> float:
+        """Windows before this have every worker's requests: reported past by each worker still
+        sending (a final or lost one sends no more), or older than SETTLE_S anyway."""
+        sending = [w.id for w in self.workers.values() if not w.final and not w.gone]
+        until = self.aggregate.complete_until(sending) if sending else (math.inf if self.workers else -math.inf)
+        return max(until, window_start(time.time()) - SETTLE_S)
+
+    def _write_windows(self, until: float | None = None) -> None:
+        """Append the complete windows (and late deltas) to the log: O(new windows) per call."""
+        if self.window_log is None:
+            return
+        for t, users, accums in self.aggregate.take_writable(self._complete_until() if until is None else until):
+            self.window_log.window(t, users, accums)
+        try:
+            self.window_log.flush()
+        except OSError as exc:  # kept queued; retried next second (ENOSPC is named at the end)
+            logger.error("loadtest: could not append to %s: %s", self.window_log.path, exc)
+
+    def _judged(self, start: float) -> tuple[dict[EndpointKey, EndpointAccum], EndpointAccum]:
+        log = self.window_log
+
+        def written_before(at: float, late: Sequence[float]) -> dict[EndpointKey, EndpointAccum]:
+            return windows.before(log.path, at, late) if log is not None and log.bytes else {}
+
+        return self.aggregate.judged(start, written_before)
+
     def status(self) -> dict[str, Any]:
         runner = self.environment.runner
         now = time.time()
-        recent = self.aggregate.recent(now - RECENT_WINDOW_S)
-        recent_total = sum(a.num_requests for a in recent.values())
-        p95 = histogram.percentile(histogram.merged(a.histogram for a in recent.values()), 0.95)
+        recent_total, seconds, p95 = self.aggregate.rate(self._complete_until(), RECENT_WINDOW_S)
         total = self.aggregate.total()
         states: dict[str, int] = {}
         for node in getattr(runner, "clients", {}).values():
@@ -299,8 +350,8 @@ class MasterPlugin:
             "requests_blocked": sum(self.blocked_hosts.values()),
             "requests": total.num_requests,
             "failures": total.num_failures,
-            # the last complete report interval is the freshest data every worker has sent
-            "rps": recent_total / max(1.0, RECENT_WINDOW_S - REPORT_INTERVAL_S) if recent_total else 0.0,
+            # requests over the seconds they cover, in the last windows every worker has reported
+            "rps": recent_total / seconds if seconds else 0.0,
             "p95_ms": p95,
             "started_at": self.started_at,
             "spawn_complete_at": self.spawn_complete_at,
@@ -310,8 +361,26 @@ class MasterPlugin:
 
     # Artifacts --------------------------------------------------------------------------
 
-    def snapshot(self) -> StatsArtifact:
+    def _endpoint_stats(self, accum: EndpointAccum, live: bool) -> EndpointStats:
+        if live:  # the abort check needs the names, not the histograms (it has the judged merge)
+            return EndpointStats(
+                method=accum.method, name=accum.name, num_requests=accum.num_requests,
+                num_failures=accum.num_failures, histogram=[], total_response_time_ms=0.0,
+                min_response_time_ms=None, max_response_time_ms=None,
+            )  # fmt: skip
+        stats = accum.to_stats()
+        key = (accum.method, accum.name)
+        if key in self.aggregate.max_after:
+            stats["max_after"] = self.aggregate.max_after[key].steps()
+        if key in self.aggregate.min_after:
+            stats["min_after"] = self.aggregate.min_after[key].steps()
+        return stats
+
+    def snapshot(self, live: bool = False) -> StatsArtifact:
+        """The summary (stats.json v2): O(endpoints) plus one small row per window; the windows are
+        in the window log. `live`: without histograms, for the abort check every 3 s."""
         endpoints = self.aggregate.endpoints()
+        total = self.aggregate.total()
         runner = self.environment.runner
         locust_total = runner.stats.total if runner else None
         incomplete = [w.id for w in self.workers.values() if not w.final and not w.gone]
@@ -330,9 +399,15 @@ class MasterPlugin:
             requests_per_task=self.requests_per_task,
             worker_count_expected=self.expect_workers or len(self.workers),
             complete=bool(self.workers) and not incomplete,
-            endpoints=[e.to_stats() for e in endpoints],
-            aggregate=self.aggregate.total().to_stats(),
-            intervals=self.aggregate.interval_stats(),
+            endpoints=[self._endpoint_stats(e, live) for e in endpoints],
+            aggregate=self._endpoint_stats(total, live),
+            intervals=[],
+            windows=WindowsInfo(
+                file=windows.WINDOWS_FILE,
+                index=self.aggregate.index_rows(),
+                late=sorted(set(self.aggregate.late)),
+                bytes=self.window_log.bytes if self.window_log is not None else 0,
+            ),
             errors=[
                 {"method": e.method or "", "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
                 for e in (runner.stats.errors.values() if runner else [])
@@ -366,9 +441,13 @@ class MasterPlugin:
             self.ended_at = time.time()
         if self.artifacts is None:
             return
+        try:
+            self._write_windows(until=math.inf)
+        except Exception:
+            logger.exception("loadtest: could not write the last windows")
         artifact = self.snapshot()
         try:
-            write_json_atomic(self.artifacts / STATS_FILE, artifact)
+            write_json_atomic(self.artifacts / STATS_FILE, artifact, indent=False)
             write_json_atomic(self.artifacts / STATUS_FILE, {**self.status(), "state": "finished"})
         except OSError as exc:  # e.g. ENOSPC: the controller names the cause in verdict.json
             logger.error("loadtest: could not write %s: %s", STATS_FILE, exc)

@@ -24,7 +24,7 @@ from loadtest.gate import output
 from loadtest.gate import sla as sla_module
 from loadtest.gate.sla import Saturation
 from loadtest.gate.verdict import Check
-from loadtest.stats import artifact, histogram
+from loadtest.stats import artifact, histogram, windows
 from loadtest.stats.artifact import StatsArtifact
 
 MAX_POINTS = 720  # per time-series line: a 1 h run is drawn from 5 s buckets
@@ -72,7 +72,7 @@ def load_run(run_dir: Path) -> Run:
     stats: StatsArtifact | None = None
     if (run_dir / artifact.STATS_FILE).exists():
         try:
-            stats = artifact.load(run_dir / artifact.STATS_FILE)
+            stats = windows.load(run_dir / artifact.STATS_FILE)
         except GateError as exc:
             problems.append(f"stats.json is unusable: {exc.message}")
     else:

@@ -66,9 +66,13 @@ def steady_state_rps(stats: StatsArtifact) -> tuple[float, float] | None:
         return None
     step = stats["interval_s"]
     first = math.ceil(spawned / step) * step
-    windows = [i for i in stats["intervals"] if i["t"] >= first and i["t"] + step <= ended]
-    if not windows:
+    if "windows" in stats:  # v2: the window index has every window's request count
+        rows = [(float(r[0]), int(r[2])) for r in stats["windows"]["index"]]
+    else:
+        rows = [(float(i["t"]), sum(int(e["num_requests"]) for e in i["endpoints"])) for i in stats["intervals"]]
+    steady = [(t, n) for t, n in rows if t >= first and t + step <= ended]
+    if not steady:
         return None
-    requests = sum(e["num_requests"] for i in windows for e in i["endpoints"])
-    span = (max(i["t"] for i in windows) + step) - first
+    requests = sum(n for _, n in steady)
+    span = (max(t for t, _ in steady) + step) - first
     return requests / span, span

@@ -23,7 +23,9 @@ import orjson
 from loadtest.core.errors import GateError
 from loadtest.core.fileio import gc_paused
 
-STATS_SCHEMA = "loadtest.stats/v1"
+STATS_SCHEMA = "loadtest.stats/v2"  # the summary here, the windows in the window log (stats/windows.py)
+STATS_SCHEMA_V1 = "loadtest.stats/v1"  # every window inline in `intervals`; still read
+SCHEMAS = (STATS_SCHEMA_V1, STATS_SCHEMA)
 STATS_FILE = "stats.json"
 STATUS_FILE = "status.json"  # the master's live status, rewritten every second
 
@@ -39,6 +41,10 @@ class EndpointStats(TypedDict):
     total_response_time_ms: float  # exact sum (not bucketed) for the mean
     min_response_time_ms: float | None  # exact, None when no requests
     max_response_time_ms: float | None
+    # v2, cumulative entries only: [[t, value], ...] the largest (smallest) value of any window
+    # starting at or after t, for the first t of each step (see recording.Staircase)
+    max_after: NotRequired[list[list[float]]]
+    min_after: NotRequired[list[list[float]]]
 
 
 class IntervalStats(TypedDict):
@@ -91,6 +97,15 @@ class RunEvent(TypedDict):
     detail: str
 
 
+class WindowsInfo(TypedDict):
+    """v2: where the windows are and what a reader needs without reading them."""
+
+    file: str  # the window log, relative to stats.json (windows.jsonl.gz)
+    index: list[list[float]]  # [[t, users, requests, failures], ...] per window, oldest first
+    late: list[float]  # windows with more than one line in the log (late reports)
+    bytes: int  # the log's size when stats.json was written
+
+
 class StatsArtifact(TypedDict):
     schema: str  # STATS_SCHEMA
     run_id: str
@@ -109,7 +124,7 @@ class StatsArtifact(TypedDict):
     complete: bool  # False when the master could not collect every worker's final report
     endpoints: list[EndpointStats]
     aggregate: EndpointStats
-    intervals: list[IntervalStats]
+    intervals: list[IntervalStats]  # v2: not in the file; `load` fills it from the window log on request
     errors: list[ErrorStats]
     workers: list[WorkerStats]
     events: list[RunEvent]
@@ -120,10 +135,15 @@ class StatsArtifact(TypedDict):
     blocked_hosts: NotRequired[dict[str, int]]  # host:port -> requests refused by the allowlist guard
     allowlist: NotRequired[list[str] | None]  # the effective allowlist; None: not enforced
     requests_per_task: NotRequired[float | None]  # observed inside tasks; None: too few tasks to say
+    windows: NotRequired[WindowsInfo]  # v2 only
 
 
 def load(path: Path) -> StatsArtifact:
     """Read and minimally check a stats artifact; errors name the file and the fix.
+
+    v2 keeps the windows in the window log next to it: this reads only the summary, with
+    `intervals` empty and `windows.file` made absolute (the gate and the console summary need no
+    more). `windows.load` reads the windows back into `intervals` too.
 
     An hour-long run's artifact is tens of MB of small lists: parsed with orjson and with the
     cyclic garbage collector paused (the objects are fresh and acyclic; collecting while
@@ -138,10 +158,25 @@ def load(path: Path) -> StatsArtifact:
         ) from exc
     except json.JSONDecodeError as exc:
         raise GateError(f"stats artifact {path} is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict) or raw.get("schema") != STATS_SCHEMA:
+    if not isinstance(raw, dict) or raw.get("schema") not in SCHEMAS:
         got = raw.get("schema") if isinstance(raw, dict) else type(raw).__name__
+        newer = isinstance(got, str) and got.startswith("loadtest.stats/")
         raise GateError(
-            f"{path}: field 'schema' is {got!r}, expected {STATS_SCHEMA!r}",
-            hint="this file was not written by loadtest's master plugin",
+            f"{path}: field 'schema' is {got!r}, expected one of {', '.join(SCHEMAS)}",
+            hint="written by a newer loadtest: upgrade this one to read it"
+            if newer
+            else "this file was not written by loadtest's master plugin",
         )
-    return cast(StatsArtifact, raw)
+    stats = cast(StatsArtifact, raw)
+    if "windows" not in stats:
+        return stats
+    stats["windows"]["file"] = str(path.parent / stats["windows"]["file"])
+    stats["intervals"] = []
+    return stats
+
+
+def window_starts(stats: StatsArtifact) -> list[float]:
+    """Every window's start, oldest first, without reading the windows themselves."""
+    if "windows" in stats:
+        return [float(row[0]) for row in stats["windows"]["index"]]
+    return sorted(float(i["t"]) for i in stats["intervals"])

@@ -58,6 +58,14 @@ def count(histogram: Mapping[float, int]) -> int:
     return sum(histogram.values())
 
 
+def rank(p: float, total: int) -> int:
+    """The nearest rank of the p-th percentile among `total` samples (p in [0, 1])."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"percentile must be within [0, 1], got {p}")
+    # 0.999 * 1000 is 999.0000000000001 in floating point: without the epsilon the rank would be 1000
+    return max(1, math.ceil(p * total - 1e-9))
+
+
 def percentile(histogram: Mapping[float, int], p: float) -> float | None:
     """Nearest-rank percentile, p in [0, 1]. None for an empty histogram: never a fake 0."""
     if not 0.0 <= p <= 1.0:
@@ -65,12 +73,11 @@ def percentile(histogram: Mapping[float, int], p: float) -> float | None:
     total = count(histogram)
     if total == 0:
         return None
-    # 0.999 * 1000 is 999.0000000000001 in floating point: without the epsilon the rank would be 1000
-    rank = max(1, math.ceil(p * total - 1e-9))
+    rank_ = rank(p, total)
     seen = 0
     for key in sorted(histogram):
         seen += histogram[key]
-        if seen >= rank:
+        if seen >= rank_:
             return key
     return max(histogram)  # unreachable: seen == total >= rank at the last key
 
@@ -81,7 +88,11 @@ def to_pairs(histogram: Mapping[float, int]) -> list[list[float]]:
 
 
 def from_pairs(pairs: Iterable[Iterable[float]]) -> Histogram:
-    out: Histogram = {}
+    if isinstance(pairs, list):  # the usual case, distinct keys (to_pairs' output): no Python loop
+        out: Histogram = dict(map(tuple, pairs))
+        if len(out) == len(pairs):
+            return out
+    out = {}
     for pair in pairs:
         key, n = pair
         out[float(key)] = out.get(float(key), 0) + int(n)

@@ -9,7 +9,7 @@ from loadtest.gate.sla import Sla, parse
 from loadtest.gate.verdict import Check
 from loadtest.stats import histogram
 from loadtest.stats.artifact import (
-    STATS_SCHEMA,
+    STATS_SCHEMA_V1,
     EndpointStats,
     IntervalStats,
     RunEvent,
@@ -82,7 +82,7 @@ def artifact(
             cumulative[key].merge(EndpointAccum.from_stats(stats))
     last = max(intervals, default=T0)
     return StatsArtifact(
-        schema=STATS_SCHEMA,
+        schema=STATS_SCHEMA_V1,
         run_id="r-test",
         scenario="unit",
         host="http://127.0.0.1:1",

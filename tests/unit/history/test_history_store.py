@@ -14,7 +14,7 @@ from loadtest.core.errors import SpecError
 from loadtest.history import record, store
 from loadtest.history.command import parse_since
 from loadtest.stats import histogram
-from loadtest.stats.artifact import STATS_SCHEMA
+from loadtest.stats.artifact import STATS_SCHEMA_V1
 from loadtest.stats.recording import EndpointAccum
 
 T0 = 1_800_000_000.0
@@ -37,7 +37,7 @@ def make_run(root: Path, run_id: str, *, outcome: str = "PASS", slow: float = 1.
         eps = [accum("/a", [10.0 * slow] * 20).to_stats(), b.to_stats()]
         intervals.append({"t": start + i, "users": 10, "endpoints": eps})
     stats = {
-        "schema": STATS_SCHEMA, "run_id": run_id, "scenario": "shop", "host": "http://127.0.0.1:1",
+        "schema": STATS_SCHEMA_V1, "run_id": run_id, "scenario": "shop", "host": "http://127.0.0.1:1",
         "bucket_scheme": histogram.BUCKET_SCHEME, "interval_s": 1.0, "started_at": start,
         "spawn_complete_at": start + 3.5, "ended_at": start + 10, "target_users": 10, "planned_rps": None,
         "worker_count_expected": 1, "complete": True, "endpoints": [], "aggregate": {}, "intervals": intervals,

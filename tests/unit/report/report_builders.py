@@ -13,7 +13,7 @@ import yaml
 
 from loadtest.gate import evaluation, output, sla
 from loadtest.stats import histogram
-from loadtest.stats.artifact import STATS_SCHEMA, ErrorStats, RunEvent, StatsArtifact, WorkerSample, WorkerStats
+from loadtest.stats.artifact import STATS_SCHEMA_V1, ErrorStats, RunEvent, StatsArtifact, WorkerSample, WorkerStats
 from loadtest.stats.recording import RunAggregate, WindowRecorder
 
 T0 = 1_800_000_000.0
@@ -56,7 +56,7 @@ def synthetic_artifact(
         occurrences = n // fail_every
         errors.append(ErrorStats(method="GET", name=endpoints[0], error="HTTPError('500')", occurrences=occurrences))
     return StatsArtifact(
-        schema=STATS_SCHEMA,
+        schema=STATS_SCHEMA_V1,
         run_id="unit-run",
         scenario="unit",
         host="http://127.0.0.1:1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from loadtest.stats import histogram
-from loadtest.stats.recording import RunAggregate, WindowRecorder, window_start
+from loadtest.stats.recording import EndpointAccum, RunAggregate, WindowRecorder, window_start
 
 
 def test_requests_land_in_the_window_of_their_completion_second() -> None:
@@ -74,3 +74,23 @@ def test_a_request_without_a_response_time_is_counted_but_never_given_a_fake_lat
 def test_window_start_aligns_to_the_epoch() -> None:
     assert window_start(1234.99) == 1234.0
     assert window_start(1234.99, interval_s=5.0) == 1230.0
+
+
+def test_percentiles_of_a_long_lived_total_match_the_reference_rule_as_it_grows() -> None:
+    """The master's totals find a percentile by blocks of keys, kept up to date as samples and
+    merges arrive; every answer equals histogram.percentile's on the same histogram."""
+    rng = random.Random(5)
+    total = EndpointAccum("GET", "/a")
+    assert total.percentile(0.5) is None
+    values = [0.0, 0.3, 0.29999, 1.0, 9.999, 10.0, 999.6, 1e-4, 12.345]  # edges of decades and digits
+    for step in range(400):
+        if step % 3:
+            total.add(values[step] if step < len(values) else rng.lognormvariate(3, 2), False)
+        else:
+            part = EndpointAccum("GET", "/a")
+            for _ in range(rng.randrange(1, 20)):
+                part.add(rng.lognormvariate(1, 3), False)
+            total.merge(part)
+        for p in (0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0):
+            assert total.percentile(p) == histogram.percentile(total.histogram, p), (step, p)
+    assert total.sorted_keys() == sorted(total.histogram)

@@ -1,0 +1,275 @@
+"""The window log (`results/<run_id>/windows.jsonl.gz`): every 1-s window of a run, written as it settles.
+
+Why this format. A run's exact stats are one small record per (window, endpoint): an hour at
+500 endpoints is 1.8 million of them. Pretty-printed JSON made that 392 MiB, written in one go at
+the end of the run (23 s, longer than the master's stop grace). Here each window is one line of
+compact JSON, endpoints are numbered once (a declaration line) instead of named in every window,
+times are kept to the microsecond, and the lines are gzip-compressed in one gzip member per flush
+and appended. So:
+
+- size follows what happened: a quiet endpoint costs nothing in a window, and the rest compresses
+  ~10x (1 h x 500 endpoints: ~20 MiB; `bench/bench_long_run.py`);
+- it is written while the run goes: the master appends the windows every live worker has reported
+  past, once a second, so a killed master loses only windows it had not received from every worker
+  yet (at most one report interval, 3 s), and an interrupted one loses nothing;
+- it is read with the standard library (zlib, one line at a time) and orjson; a truncated last
+  member (a kill in the middle of a write) loses only that member's lines;
+- it stays exact: a window that gets a late report after it was written gets a second line with
+  the same ``t``; readers add lines with the same ``t`` (counts add, like every merge here).
+
+A columnar or binary histogram encoding (HdrHistogram) would be smaller still, but would need
+numpy or a C extension in the runner image and a second histogram scheme; SQLite compresses
+nothing and costs a transaction per window. The gate does not read every window at all (see
+`judged`): the summary in stats.json carries the cumulative histograms, and the judged window is
+the cumulative minus the warm-up windows at the start of the log.
+
+Line kinds (one JSON object per line; unknown keys are ignored by readers):
+  {"schema": "loadtest.windows/v1", "run_id": ..., "interval_s": 1.0, "bucket_scheme": "sig3-ms"}
+  {"endpoint": 3, "method": "GET", "name": "/items"}         declared before its first use
+  {"t": 1733300000.0, "u": 50, "e": [[3, n, failures, sum_ms, min_ms, max_ms, v1, c1, v2, c2, ...]]}
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loadtest.core.errors import GateError
+from loadtest.stats import artifact
+from loadtest.stats.artifact import EndpointStats, IntervalStats, StatsArtifact
+from loadtest.stats.recording import EndpointAccum, EndpointKey, Staircase, subtract
+
+WINDOWS_SCHEMA = "loadtest.windows/v1"
+WINDOWS_FILE = "windows.jsonl.gz"
+COMPRESSION_LEVEL = 6  # zlib's default: ~3x smaller than level 1 for these lines, ~20 MB/s is plenty
+READ_CHUNK = 1 << 20
+
+
+def _us(value: float | None) -> float | None:
+    """Milliseconds kept to the microsecond: the clock's noise below that only costs bytes."""
+    return None if value is None else round(value, 3)
+
+
+def encode_entry(endpoint_id: int, accum: EndpointAccum) -> list[Any]:
+    row: list[Any] = [
+        endpoint_id,
+        accum.num_requests,
+        accum.num_failures,
+        _us(accum.total_response_time_ms),
+        _us(accum.min_response_time_ms),
+        _us(accum.max_response_time_ms),
+    ]
+    for key in sorted(accum.histogram):
+        count = accum.histogram[key]
+        if count:
+            row.append(key)
+            row.append(count)
+    return row
+
+
+def decode_entry(row: Sequence[Any], key: EndpointKey) -> EndpointAccum:
+    pairs = row[6:]
+    return EndpointAccum(
+        method=key[0],
+        name=key[1],
+        num_requests=int(row[1]),
+        num_failures=int(row[2]),
+        histogram={float(pairs[i]): int(pairs[i + 1]) for i in range(0, len(pairs), 2)},
+        total_response_time_ms=float(row[3]),
+        min_response_time_ms=row[4],
+        max_response_time_ms=row[5],
+    )
+
+
+class WindowLog:
+    """Appends lines to the log as gzip members; the master's only writer.
+
+    A failed write (a full disk) is truncated away, so the file always ends with whole members,
+    and raises: the caller keeps the lines and retries on its next flush.
+    """
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.ids: dict[EndpointKey, int] = {}
+        self.bytes = 0
+        self._pending_lines: list[bytes] = [orjson.dumps({"schema": WINDOWS_SCHEMA, **header})]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+
+    def window(self, t: float, users: int, endpoints: Iterable[EndpointAccum]) -> None:
+        """Queue one window's (or a late report's) lines; `flush` writes them."""
+        rows = []
+        for accum in endpoints:
+            key = (accum.method, accum.name)
+            endpoint_id = self.ids.get(key)
+            if endpoint_id is None:
+                endpoint_id = self.ids[key] = len(self.ids)
+                self._pending_lines.append(
+                    orjson.dumps({"endpoint": endpoint_id, "method": accum.method, "name": accum.name})
+                )
+            rows.append(encode_entry(endpoint_id, accum))
+        self._pending_lines.append(orjson.dumps({"t": t, "u": users, "e": rows}))
+
+    def flush(self) -> int:
+        """Write the queued lines as one gzip member; returns the bytes written."""
+        if not self._pending_lines:
+            return 0
+        compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, 31)
+        data = b"\n".join(self._pending_lines) + b"\n"
+        member = compressor.compress(data) + compressor.flush()
+        with open(self.path, "ab") as f:
+            start = f.tell()
+            try:
+                f.write(member)
+                f.flush()
+            except OSError:
+                f.truncate(start)
+                raise
+        self._pending_lines = []
+        self.bytes += len(member)
+        return len(member)
+
+
+@dataclass
+class LogContents:
+    header: dict[str, Any]
+    names: dict[int, EndpointKey] = field(default_factory=dict)
+    truncated: bool = False  # the last member was cut short (a killed writer): its lines are lost
+
+
+def lines(path: Path, contents: LogContents | None = None) -> Iterator[dict[str, Any]]:
+    """The window lines of the log, in file order; the header and the endpoint declarations are
+    read into `contents` (when given). A torn or cut last member ends the lines early and sets
+    `contents.truncated`."""
+    contents = contents if contents is not None else LogContents({})
+    decompressor = zlib.decompressobj(31)
+    in_member = False  # the current member has started but not ended
+    tail = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            data: list[bytes] = []
+            while chunk:
+                in_member = True
+                try:
+                    data.append(decompressor.decompress(chunk))
+                except zlib.error:
+                    contents.truncated = True  # a torn member: keep what came before it
+                    break
+                if not decompressor.eof:
+                    break
+                in_member = False
+                chunk = decompressor.unused_data
+                decompressor = zlib.decompressobj(31)
+            buf = tail + b"".join(data)
+            cut = buf.rfind(b"\n")
+            tail = buf[cut + 1 :]
+            if cut >= 0:
+                yield from _parse(buf[:cut].split(b"\n"), contents)
+            if contents.truncated:
+                return
+    if tail or in_member:
+        contents.truncated = True
+
+
+def _parse(raw_lines: list[bytes], contents: LogContents) -> Iterator[dict[str, Any]]:
+    for raw in raw_lines:
+        if not raw:
+            continue
+        line = orjson.loads(raw)
+        if "t" in line:
+            yield line
+        elif "endpoint" in line:
+            contents.names[int(line["endpoint"])] = (str(line["method"]), str(line["name"]))
+        elif "schema" in line:
+            contents.header = line
+
+
+def intervals(path: Path) -> tuple[list[IntervalStats], LogContents]:
+    """Every window, lines with the same ``t`` added: what stats.json v1 held in `intervals`."""
+    contents = LogContents({})
+    merged: dict[float, tuple[int, dict[EndpointKey, EndpointAccum]]] = {}
+    for line in lines(path, contents):
+        t = float(line["t"])
+        users, window = merged.get(t, (0, {}))
+        for row in line["e"]:
+            key = contents.names[int(row[0])]
+            accum = decode_entry(row, key)
+            if key in window:
+                window[key].merge(accum)
+            else:
+                window[key] = accum
+        merged[t] = (max(users, int(line.get("u", 0))), window)
+    out = [
+        IntervalStats(t=t, users=users, endpoints=[window[k].to_stats() for k in sorted(window)])
+        for t, (users, window) in sorted(merged.items())
+    ]
+    return out, contents
+
+
+def load(path: Path) -> StatsArtifact:
+    """artifact.load, and a v2 artifact's windows read back into `intervals` (what v1 held
+    inline): O(windows x endpoints), for readers that need every window (the report, history)."""
+    stats = artifact.load(path)
+    if "windows" not in stats:
+        return stats
+    log = Path(stats["windows"]["file"])
+    try:
+        stats["intervals"], contents = intervals(log)
+    except FileNotFoundError as exc:
+        raise GateError(
+            f"{path}: its window log {log} does not exist",
+            hint="copy the run directory whole: stats.json and windows.jsonl.gz belong together",
+        ) from exc
+    except (OSError, ValueError, KeyError, zlib.error) as exc:
+        raise GateError(f"{log} is unreadable: {exc}") from exc
+    if contents.header.get("schema") != WINDOWS_SCHEMA:
+        got = contents.header.get("schema")
+        raise GateError(f"{log}: first line's 'schema' is {got!r}, expected {WINDOWS_SCHEMA!r}")
+    return stats
+
+
+def before(path: Path, start: float, late: Sequence[float]) -> dict[EndpointKey, EndpointAccum]:
+    """The exact merge of every window that starts before `start`.
+
+    Windows are written in time order, so reading stops at the first window at or after `start`
+    unless a late line for an earlier window was appended later (the summary lists those)."""
+    contents = LogContents({})
+    out: dict[EndpointKey, EndpointAccum] = {}
+    read_all = any(t < start for t in late)
+    for line in lines(path, contents):
+        t = float(line["t"])
+        if t >= start:
+            if read_all:
+                continue
+            break
+        for row in line["e"]:
+            key = contents.names[int(row[0])]
+            accum = decode_entry(row, key)
+            if key in out:
+                out[key].merge(accum)
+            else:
+                out[key] = accum
+    return out
+
+
+def judged(
+    cumulative: Iterable[EndpointStats], prior: dict[EndpointKey, EndpointAccum], start: float
+) -> dict[EndpointKey, EndpointAccum]:
+    """Per endpoint, the exact merge of the windows from `start` on: the cumulative stats less the
+    windows before `start`, min and max from each endpoint's staircases (`min_after`, `max_after`)."""
+    out: dict[EndpointKey, EndpointAccum] = {}
+    for stats in cumulative:
+        key = (stats["method"], stats["name"])
+        total = EndpointAccum.from_stats(stats)
+        part = prior.get(key)
+        accum = subtract(total, part) if part is not None else total
+        accum.max_response_time_ms = Staircase.at_steps(stats.get("max_after", []), start)
+        accum.min_response_time_ms = Staircase.at_steps(stats.get("min_after", []), start)
+        if accum.num_requests:
+            out[key] = accum
+    return out
