@@ -4,7 +4,9 @@ Two things are read from each exact histogram at every scrape: nearest-rank
 percentiles (the same rule as `histogram.percentile`) and cumulative counts
 per fixed Prometheus bucket. A `Digest` sorts the keys once and answers both
 with binary searches, so the per-scrape cost per endpoint is one C-level sort
-instead of a Python loop per key per question.
+instead of a Python loop per key per question. A `LiveDigest` answers from the
+counts the master's running totals keep per block and per bucket: no pass over
+the keys at all, however many an hour has gathered.
 
 Bucket bounds. `histogram_quantile` interpolates linearly inside the bucket
 holding the rank, and the exact percentile lies in that same bucket; with
@@ -19,9 +21,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_FLOOR, Decimal
 from itertools import accumulate
+
+from loadtest.stats import histogram
+from loadtest.stats.recording import EndpointAccum
 
 BUCKET_RATIO = Decimal("1.1")  # adjacent bounds differ by <= 10 %: histogram_quantile error <= 10 %
 DENSE_FROM_MS = Decimal("4")  # dense region covers the promised 5 ms .. 5 s with a margin each side
@@ -58,7 +63,7 @@ def nearest_rank(p: float, total: int) -> int:
 
     The epsilon keeps float products such as 0.99 * 100 = 99.00000000000001 at rank 99.
     """
-    return max(1, math.ceil(p * total - 1e-9))
+    return histogram.rank(p, total)
 
 
 class Digest:
@@ -76,6 +81,10 @@ class Digest:
     def total(self) -> int:
         return self.cumulative[-1] if self.cumulative else 0
 
+    @property
+    def size(self) -> int:
+        return len(self.keys)
+
     def percentile(self, p: float) -> float | None:
         """Nearest-rank percentile in ms (histogram.percentile's rule); None when empty."""
         total = self.total
@@ -84,9 +93,20 @@ class Digest:
         rank = nearest_rank(p, total)
         return self.keys[bisect_left(self.cumulative, rank)]
 
+    def percentiles(self, ps: Sequence[float]) -> list[float | None]:
+        return [self.percentile(p) for p in ps]
+
     def count_at_or_below(self, value_ms: float) -> int:
         i = bisect_right(self.keys, value_ms)
         return self.cumulative[i - 1] if i else 0
+
+    def items(self) -> Iterable[tuple[float, int]]:
+        return zip(self.keys, self.counts, strict=True)
+
+    def items_between(self, lower: float, upper: float) -> Iterable[tuple[float, int]]:
+        """(key, count) for the keys in (lower, upper]."""
+        lo, hi = bisect_right(self.keys, lower), bisect_right(self.keys, upper)
+        return zip(self.keys[lo:hi], self.counts[lo:hi], strict=True)
 
     def bucket_counts(self) -> list[int]:
         """Cumulative counts per BUCKET_BOUNDS_MS bound, then +Inf (Prometheus `le` semantics)."""
@@ -102,6 +122,48 @@ class Digest:
         return self._buckets
 
 
+class LiveDigest(Digest):
+    """A Digest over a long-lived accumulator (the master's per-endpoint totals): the same answers
+    from the counts the accumulator keeps as samples arrive (per block of keys, per bucket), so a
+    scrape costs the same after an hour as after a minute, not a pass over every key."""
+
+    __slots__ = ("accum",)
+
+    def __init__(self, accum: EndpointAccum) -> None:
+        self.accum = accum
+        self._buckets = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.accum.bound_counts(BUCKET_BOUNDS_MS))
+
+    @property
+    def size(self) -> int:
+        return len(self.accum.histogram)
+
+    def percentile(self, p: float) -> float | None:
+        return self.accum.percentile(p)
+
+    def percentiles(self, ps: Sequence[float]) -> list[float | None]:
+        return self.accum.percentiles(ps)
+
+    def count_at_or_below(self, value_ms: float) -> int:
+        keys = self.accum.sorted_keys()
+        return sum(self.accum.histogram[k] for k in keys[: bisect_right(keys, value_ms)])
+
+    def items(self) -> Iterable[tuple[float, int]]:
+        return self.accum.histogram.items()
+
+    def items_between(self, lower: float, upper: float) -> Iterable[tuple[float, int]]:
+        keys, counts = self.accum.sorted_keys(), self.accum.histogram
+        return ((k, counts[k]) for k in keys[bisect_right(keys, lower) : bisect_right(keys, upper)])
+
+    def bucket_counts(self) -> list[int]:
+        if self._buckets is None:
+            self._buckets = list(accumulate(self.accum.bound_counts(BUCKET_BOUNDS_MS)))
+        return self._buckets
+
+
 def union_percentiles(digests: Sequence[Digest], ps: Sequence[float]) -> list[float | None]:
     """Nearest-rank percentiles of the merge of `digests`, without merging whole histograms.
 
@@ -109,11 +171,11 @@ def union_percentiles(digests: Sequence[Digest], ps: Sequence[float]) -> list[fl
     only the keys inside that one bucket are merged, a small fraction of the
     one dict update per key of every endpoint a full merge would cost.
     """
-    if sum(len(d.keys) for d in digests) <= len(digests) * len(BUCKET_BOUNDS_MS):
+    if sum(d.size for d in digests) <= len(digests) * len(BUCKET_BOUNDS_MS):
         # Few keys (e.g. the last window): one plain merge is cheaper than bucket counts for each.
         merged: dict[float, int] = {}
         for d in digests:
-            for key, n in zip(d.keys, d.counts, strict=True):
+            for key, n in d.items():
                 merged[key] = merged.get(key, 0) + n
         whole = Digest(merged)
         return [whole.percentile(p) for p in ps]
@@ -130,8 +192,7 @@ def union_percentiles(digests: Sequence[Digest], ps: Sequence[float]) -> list[fl
         lower, upper = bounds[i], bounds[i + 1]
         local: dict[float, int] = {}
         for d in digests:
-            lo, hi = bisect_right(d.keys, lower), bisect_right(d.keys, upper)
-            for key, n in zip(d.keys[lo:hi], d.counts[lo:hi], strict=True):
+            for key, n in d.items_between(lower, upper):
                 local[key] = local.get(key, 0) + n
         for key in sorted(local):
             seen += local[key]

@@ -29,7 +29,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from loadtest.core.errors import SpecError
-from loadtest.metrics.buckets import Digest, union_percentiles
+from loadtest.metrics.buckets import Digest, LiveDigest, union_percentiles
 from loadtest.metrics.exposition import HistogramSeries, MetricsServer, RowFamily, serve
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, RunAggregate
 
@@ -190,7 +190,7 @@ class LoadtestCollector(Collector):
         version = (accum.num_requests, len(accum.histogram), values)
         cached = self._cache.get(key)
         if cached is None or cached[0] != version:
-            digest = Digest(accum.histogram)
+            digest = LiveDigest(accum)
             series = HistogramSeries(values, digest.bucket_counts(), accum.total_response_time_ms / 1000.0)
             cached = self._cache[key] = (version, digest, series)
         return cached[1], cached[2]
@@ -242,7 +242,7 @@ class LoadtestCollector(Collector):
         ps = [p for _, p in PERCENTILES]
         labels = [label for label, _ in PERCENTILES]
         for window, digests in (("cumulative", cumulative), ("last", last)):
-            rows = [(key, [d.percentile(p) for p in ps]) for key, d in sorted(digests.items())]
+            rows = [(key, d.percentiles(ps)) for key, d in sorted(digests.items())]
             rows.append((("", AGGREGATE_NAME), union_percentiles(list(digests.values()), ps)))
             for (method, name), values in rows:
                 for label, value in zip(labels, values, strict=True):

@@ -17,10 +17,12 @@ from loadtest.metrics.buckets import (
     LE_LABELS,
     MAX_RELATIVE_ERROR,
     Digest,
+    LiveDigest,
     nearest_rank,
     union_percentiles,
 )
 from loadtest.stats import histogram
+from loadtest.stats.recording import EndpointAccum
 
 
 def histogram_quantile(q: float, bounds_s: tuple[float, ...], cumulative: list[int]) -> float:
@@ -158,3 +160,27 @@ def test_ranks_match_the_shared_rule_where_floats_round_up(p: float, total: int)
     assert nearest_rank(p, total) == histogram.percentile(hist, p)
     assert Digest(hist).percentile(p) == histogram.percentile(hist, p)
     assert union_percentiles([Digest(hist)], [p]) == [histogram.percentile(hist, p)]
+
+
+def test_a_live_digest_of_a_growing_total_answers_exactly_like_a_fresh_digest() -> None:
+    """The master's totals keep counts per bucket and per block of keys as samples arrive; a scrape
+    reads those. Every answer equals a Digest sorted from scratch, at every step of growth."""
+    import random
+
+    rng = random.Random(9)
+    totals = [EndpointAccum("GET", f"/{i}") for i in range(3)]
+    live = [LiveDigest(t) for t in totals]
+    ps = [0.5, 0.9, 0.95, 0.99, 1.0]
+    for step in range(300):
+        accum = totals[step % 3]
+        part = EndpointAccum(accum.method, accum.name)
+        for _ in range(rng.randrange(1, 30)):
+            part.add(rng.choice([rng.lognormvariate(4, 2), 0.0, 1.0, 6000.0, 61000.0]), False)
+        accum.merge(part)
+        live = [LiveDigest(t) for t in totals]  # the collector makes one per changed total
+        fresh = [Digest(t.histogram) for t in totals]
+        for a, b in zip(live, fresh, strict=True):
+            assert (a.total, a.size, a.bucket_counts()) == (b.total, b.size, b.bucket_counts())
+            assert a.percentiles(ps) == b.percentiles(ps) == [histogram.percentile(dict(b.items()), p) for p in ps]
+            assert a.count_at_or_below(100.0) == b.count_at_or_below(100.0)
+        assert union_percentiles(live, ps) == union_percentiles(fresh, ps)
