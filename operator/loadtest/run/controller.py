@@ -9,6 +9,7 @@ whatever happens next.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import secrets
@@ -20,7 +21,7 @@ import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 import yaml
 
@@ -36,6 +37,9 @@ from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files
 from loadtest.run import against_history, summary
 from loadtest.run.preflight import check_allowed, check_reachable
 from loadtest.stats import artifact
+
+if TYPE_CHECKING:
+    from loadtest.gate.verdict import Verdict
 
 DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
 PROM_SCRAPE_S = 2.0  # live enough for a dashboard, cheap enough for a 2-core runner
@@ -447,6 +451,26 @@ def _why_no_stats(p: Prepared, master_exit: int | None, interrupted: bool) -> st
     return "; ".join(parts) + f"; see {p.run_dir}/logs/master.log"
 
 
+def _masters_verdict(run_dir: Path, sla_path: Path | None) -> Verdict | None:
+    """The verdict the master computed from this stats.json with this SLA file, if it did: a local
+    run is judged once. Anything else (no verdict, an older one, another SLA) is judged again."""
+    from loadtest.gate import output
+    from loadtest.gate.verdict import from_dict
+
+    stats, path = run_dir / artifact.STATS_FILE, run_dir / output.VERDICT_FILE
+    try:
+        if sla_path is None or path.stat().st_mtime_ns < stats.stat().st_mtime_ns:
+            return None
+        verdict = from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if verdict.gate != "sla" or verdict.error is not None or verdict.run_id != run_dir.name:
+        return None
+    if Path(verdict.gate_source).resolve() != sla_path.resolve():
+        return None
+    return dataclasses.replace(verdict, gate_source=str(sla_path))
+
+
 def gate_after_run(
     run_dir: Path,
     sla_path: Path | None,
@@ -467,6 +491,9 @@ def gate_after_run(
             run_dir.name, scenario, error=None, gate="none", gate_source=source,
             reason="no gate was applied (--no-gate): exit code 0 says only that the run completed",
         )  # fmt: skip
+        output.write(verdict, run_dir)
+    elif (masters := _masters_verdict(run_dir, sla_path) if gate == "sla" else None) is not None:
+        verdict = masters
         output.write(verdict, run_dir)
     else:
         verdict = run_gate(run_dir / artifact.STATS_FILE, sla_path, run_dir, baseline_why=source)
