@@ -19,7 +19,6 @@ from typing import Any
 
 from loadtest.core.errors import SpecError
 from loadtest.core.text import columns
-from loadtest.history import record, store
 
 OUTCOMES = ("PASS", "FAIL", "INCONCLUSIVE", "UNGATED", "NONE")
 
@@ -91,6 +90,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
+    from loadtest.history import store  # SQLAlchemy: imported when used, not for every command line
+
     artifacts = args.artifacts_dir or Path(os.environ.get("LOADTEST_ARTIFACTS_DIR") or "results")
     url = store.url_for(artifacts)
     if url is None:
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import(url: str, run_dirs: list[Path]) -> int:
+    from loadtest.history import record, store
+
     recorded = [record.rows(d) for d in run_dirs]  # every directory checked before anything is written
     st = store.open_store(url)
     try:

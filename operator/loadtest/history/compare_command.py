@@ -19,8 +19,6 @@ from typing import Any
 
 from loadtest.core.errors import SpecError
 from loadtest.gate.sla import DEFAULT_BASELINE_RUNS
-from loadtest.history import regression, store
-from loadtest.history.record import HistoryError
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +43,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from loadtest.history import regression, store  # SQLAlchemy: imported when used
+    from loadtest.history.record import HistoryError
+
     if args.runs < 2:
         raise SpecError(f"--runs = {args.runs} must be at least 2", hint="the noise needs two runs to measure")
     artifacts = args.artifacts_dir or Path(os.environ.get("LOADTEST_ARTIFACTS_DIR") or "results")
