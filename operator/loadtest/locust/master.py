@@ -7,12 +7,13 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import gevent
+import gevent.event
 from locust.env import Environment
 from locust.runners import MasterRunner
 
@@ -45,8 +46,8 @@ logger = logging.getLogger("loadtest.locust.plugin")
 
 STATUS_INTERVAL_S = 1.0  # the controller's progress line refreshes at this pace
 RECENT_WINDOW_S = 10.0  # "current" p95 / rps look back this far, like Locust's own current_rps
+GO_POLL_S = 0.01  # how often a held start looks for the controller's go file
 SETTLE_S = 10.0  # a window this old is written to the log even if a worker has not reported past it
-CSV_REWRITE_WAIT_S = 1.2  # Locust rewrites its stats CSV every 1 s (CSV_STATS_INTERVAL_SEC)
 FINAL_REPORT_WAIT_S = 30.0  # a worker stopping thousands of users can take seconds to send its last report
 
 
@@ -109,6 +110,9 @@ class MasterPlugin:
         self.blocked_hosts: Counter[str] = Counter()
         self.stopped_early: str | None = None
         self.window_log: windows.WindowLog | None = None
+        self.final_report = gevent.event.Event()  # set by every final report: the end waits on it
+        # plugin.py sets this to one pass of Locust's CSV writer, so the CSVs end with the final reports
+        self.csv_pass: Callable[[], None] | None = None
 
     # Wiring -----------------------------------------------------------------------------
 
@@ -124,8 +128,35 @@ class MasterPlugin:
         runner = self.environment.runner
         if runner is not None:
             runner.quit = self._quit_after_final_reports  # type: ignore[method-assign]
+            options = self.environment.parsed_options
+            self._hold_start(
+                runner, Path(getattr(options, "loadtest_start_when", "") or ""),
+                float(getattr(options, "loadtest_run_time", 0.0) or 0.0),
+            )  # fmt: skip
             auth.WorkerGate(runner, self.secret, self.expect_workers, self.on_worker_refused).install()
         gevent.spawn(self._status_loop)
+
+    def _hold_start(self, runner: Any, go: Path, run_time_s: float) -> None:
+        """No user starts before `go` exists (when given): the controller starts the fleet while its
+        last check (the locustfile probe) runs, and creates `go` only once it passed. Workers
+        connect meanwhile; a refusal stops every process before any request. `run_time_s` ends
+        the run that long after the users started (Locust's -t would count the hold too)."""
+        timer: list[Any] = []
+        for name in ("start", "start_shape"):
+            original = getattr(runner, name)
+
+            def held(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                while go.name and not go.exists():
+                    gevent.sleep(GO_POLL_S)
+                if run_time_s > 0 and not timer:
+                    timer.append(gevent.spawn_later(run_time_s, self._run_time_reached, runner, run_time_s))
+                return _original(*args, **kwargs)
+
+            setattr(runner, name, held)
+
+    def _run_time_reached(self, runner: Any, run_time_s: float) -> None:
+        logger.info("loadtest: run time of %g s reached, shutting down", run_time_s)
+        runner.quit()
 
     def open_artifacts(self) -> None:
         """The artifacts directory and the window log, written from the first window on."""
@@ -174,6 +205,8 @@ class MasterPlugin:
         track.runqueue_wait_percent = float(payload.get("runqueue_wait_percent", 0.0))
         track.users = int(payload.get("users", 0))
         track.final = track.final or bool(payload.get("final"))
+        if track.final:
+            self.final_report.set()
         track.num_requests += sum(e["num_requests"] for w in payload["windows"] for e in w["endpoints"])
         self.tasks += int(payload.get("tasks", 0))
         self.task_requests += int(payload.get("task_requests", 0))
@@ -241,11 +274,13 @@ class MasterPlugin:
             runner.server.send_to_client(Message("quit", None, client.id))
         deadline = time.monotonic() + FINAL_REPORT_WAIT_S
         while time.monotonic() < deadline and any(not w.final and not w.gone for w in self.workers.values()):
-            gevent.sleep(0.1)
+            self.final_report.clear()
+            # a final report wakes this at once (every listener of its message has run by then); the
+            # timeout notices a worker lost meanwhile
+            self.final_report.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
         waiting = [w.id for w in self.workers.values() if not w.final and not w.gone]
         if waiting:
             self.event("final_report_missing", f"no final report within {FINAL_REPORT_WAIT_S:.0f} s from {waiting}")
-        gevent.sleep(0.2)  # let Locust's own listeners handle anything that arrived with the last report
         runner.greenlet.kill(block=True)
 
     def _abort_monitor(self) -> Any:
@@ -453,9 +488,11 @@ class MasterPlugin:
             logger.error("loadtest: could not write %s: %s", STATS_FILE, exc)
             return
         self._write_html_if_missing()
-        if getattr(self.environment.parsed_options, "csv_prefix", None):
-            # Let Locust's CSV writer take one more pass so its files include the final reports too.
-            gevent.sleep(CSV_REWRITE_WAIT_S)
+        if self.csv_pass is not None:  # Locust's CSVs end with the final reports too
+            try:
+                self.csv_pass()
+            except Exception:
+                logger.exception("loadtest: could not bring Locust's CSV files up to date")
         if self.sla:
             self._run_gate()
 

@@ -18,7 +18,7 @@ from typing import Any
 import gevent
 import gevent.event
 import psutil
-from locust import events
+from locust import events, stats
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -51,6 +51,17 @@ def _add_arguments(parser: Any) -> None:
     group.add_argument("--loadtest-expect-workers", type=int, default=0, help="workers the run plans for")
     group.add_argument(
         "--loadtest-linger", type=float, default=0.0, help="seconds to keep serving metrics after the run"
+    )
+    group.add_argument(
+        "--loadtest-run-time",
+        type=float,
+        default=0.0,
+        help="seconds from the start of the users to the end of the run (Locust's -t counts from the master's start)",
+    )
+    group.add_argument(
+        "--loadtest-start-when",
+        default="",
+        help="start no user until this file exists (the controller's checks, run meanwhile, passed)",
     )
     group.add_argument(
         "--loadtest-hold",
@@ -178,11 +189,45 @@ def _on_init(environment: Environment, **_: Any) -> None:
         environment.events.quit.add_listener(lambda **_: _after_run(environment))
     elif isinstance(runner, MasterRunner):
         _master = MasterPlugin(environment)
+        _master.csv_pass = _csv_pass
         _master.install()
         _serve_metrics(_master)
         environment.events.quit.add_listener(lambda **_: _master_quit(environment))
     else:
         logger.warning("loadtest plugin: standalone (non-distributed) Locust runs are not recorded")
+
+
+_csv_writers: list[stats.StatsCSVFileWriter] = []
+_csv_writer_init = stats.StatsCSVFileWriter.__init__
+
+
+def _remember_csv_writer(self: stats.StatsCSVFileWriter, *args: Any, **kwargs: Any) -> None:
+    _csv_writer_init(self, *args, **kwargs)
+    _csv_writers.append(self)
+
+
+stats.StatsCSVFileWriter.__init__ = _remember_csv_writer  # type: ignore[method-assign]
+
+
+def _csv_pass() -> None:
+    """One pass of Locust's CSV writer (StatsCSVFileWriter.stats_writer's loop body, Locust 2.47),
+    so the CSVs include the final reports without waiting a second for its next pass."""
+    for w in _csv_writers:
+        w.requests_csv_filehandle.seek(0)
+        w.requests_csv_writer.writerow(w.requests_csv_columns)
+        w._requests_data_rows(w.requests_csv_writer)
+        w.requests_csv_filehandle.truncate()
+        w._stats_history_data_rows(w.stats_history_csv_writer, time.time())
+        w.failures_csv_filehandle.seek(w.failures_csv_data_start)
+        w._failures_data_rows(w.failures_csv_writer)
+        w.failures_csv_filehandle.truncate()
+        w.exceptions_csv_filehandle.seek(w.exceptions_csv_data_start)
+        w._exceptions_data_rows(w.exceptions_csv_writer)
+        w.exceptions_csv_filehandle.truncate()
+        w.requests_flush()
+        w.stats_history_flush()
+        w.failures_flush()
+        w.exceptions_flush()
 
 
 def _serve_metrics(master: MasterPlugin) -> None:

@@ -46,6 +46,11 @@ class LocalPlan:
     start_timeout_s: float
     run_seconds: float | None  # None for a shape that ends by itself
     stop_timeout_s: float
+    # Checks still running when the fleet starts (the locustfile probe): the master starts no user
+    # until `start_file` exists, which is created only once `checks` returned; a refusal (an
+    # exception from `checks`) stops every process before any request.
+    checks: Callable[[], None] | None = None
+    start_file: Path | None = None
 
 
 @dataclass
@@ -86,6 +91,11 @@ class LocalBackend:
         outcome = LocalOutcome(master_exit=None)
         try:
             self._start()
+            if self.plan.checks is not None:
+                self.plan.checks()
+            if self.plan.start_file is not None:
+                self.plan.start_file.touch()
+                self.log("checks_passed", detail="the master may start users")
             self._wait_for_workers()
             self._follow(outcome)
         except KeyboardInterrupt:
@@ -108,6 +118,7 @@ class LocalBackend:
             "--expect-workers", str(self.plan.workers),
             "--expect-workers-max-wait", str(int(self.plan.start_timeout_s) + 5),
             "--loadtest-expect-workers", str(self.plan.workers),
+            *(["--loadtest-start-when", str(self.plan.start_file)] if self.plan.start_file else []),
             *self.plan.master_args,
         )  # fmt: skip
         self.master = Child("master", master_argv, logs / "master.log", env=env)
@@ -187,7 +198,7 @@ class LocalBackend:
                 self.log("timeout", detail=f"master still running {elapsed:.0f} s after start")
                 self.progress.message(f"error: the run did not end within {limit:.0f} s; stopping it")
                 return
-            time.sleep(POLL_S)
+            self.master.wait(POLL_S)  # returns the moment the master exits: no poll at the end
         self.progress.finish()
 
     def _stop_all(self, interrupted: bool) -> int | None:
