@@ -54,6 +54,18 @@ class ProgressDisplay:
         self.mode = mode
         self._last_plain = 0.0
         self._drawn = False
+        self._held: list[str] | None = None
+
+    def hold(self) -> None:
+        """Keep messages back until `release` (a run that may still be refused says nothing)."""
+        self._held = []
+
+    def release(self, show: bool = True) -> None:
+        """Write the messages held back (`show=False`: drop them: the run was refused)."""
+        held, self._held = self._held or [], None
+        if show:
+            for text in held:
+                self.message(text)
 
     def update(self, status: dict[str, Any], elapsed_s: float, duration_s: float | None) -> None:
         self.show(format_status(status, elapsed_s, duration_s))
@@ -73,6 +85,9 @@ class ProgressDisplay:
 
     def message(self, text: str) -> None:
         if self.mode == Progress.OFF:
+            return
+        if self._held is not None:
+            self._held.append(text)
             return
         self.finish()
         self.stream.write(text + "\n")

@@ -18,7 +18,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -45,13 +47,48 @@ DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
 PROM_SCRAPE_S = 2.0  # live enough for a dashboard, cheap enough for a 2-core runner
 LOCUST_REPORT_FILE = "locust_report.html"  # Locust's own; report.html is ours (loadtest.report)
 MIN_FREE_BYTES = 64 * 1024 * 1024  # a 1-minute run leaves ~15 MB (stats, CSV, logs, two HTML reports)
+START_FILE = ".start"  # created when the last check passed: the master starts users only then
 RUN_SECRET_ENV = "LOADTEST_RUN_SECRET"  # loadtest.locust.auth reads it in the master and the workers
+
+
+class _Refused(Exception):
+    """A check that ran while the processes started refused the run (carries the user's error)."""
+
+    def __init__(self, error: LoadtestError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class _Background:
+    """A check run in a thread; `result` waits for it and raises _Refused with its error."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(check,), name="loadtest-checks", daemon=True)
+        self._thread.start()
+
+    def _run(self, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by result()
+            self._error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> None:
+        while self._thread.is_alive():
+            self._thread.join(0.05)  # short joins: Ctrl-C still reaches the main thread
+        if isinstance(self._error, LoadtestError):
+            raise _Refused(self._error) from self._error
+        if self._error is not None:
+            raise self._error
 
 
 @dataclass
 class Prepared:
     spec: RunSpec
-    info: LocustfileInfo
+    info: LocustfileInfo  # without user classes until `check_locustfiles` probed them
     shape: shapes.ShapeOptions | None
     sla_path: Path | None
     run_id: str
@@ -61,7 +98,10 @@ class Prepared:
 
 
 def prepare(spec: RunSpec) -> Prepared:
-    """Every refusal happens here, before anything is started."""
+    """Every refusal happens here, before anything is started; but a local run's locustfile probe
+    (`check_locustfiles`), the slowest check, runs while its processes start: the master starts no
+    user before it passed, and a refusal stops every process and removes the run directory, so
+    the user sees the same error, no request was sent and nothing is left."""
     if spec.backend == Backend.KUBERNETES and spec.host is None:
         raise SpecError(
             "host is required with backend = 'kubernetes' (the bundled demo target runs only locally)",
@@ -77,14 +117,7 @@ def prepare(spec: RunSpec) -> Prepared:
         check_allowed(spec.host, spec.allowed_hosts)  # before any user code is imported
     files, pythonpath = resolve_files(spec)
     shape = shapes.parse_options(spec.shape.value, spec.shape_options) if spec.shape else None
-    # The locustfile is imported under the run's allowlist: a request at import time to another host
-    # fails in the probe. The demo target's port is not known yet, so loopback stands for it.
-    info = probe(files, pythonpath, hosts.entries_for(spec.host or "http://127.0.0.1", spec.allowed_hosts))
-    if shape is not None and info.shape_classes:
-        raise SpecError(
-            f"shape = {spec.shape!s} but the locustfile already defines {info.shape_classes[0]}",
-            hint="remove 'shape' from the spec, or the LoadTestShape class from the locustfile",
-        )
+    info = LocustfileInfo(files, pythonpath, [], [])
     sla_path = None if spec.no_gate else _sla_path(spec, files)
     if sla_path is not None:
         from loadtest.gate import sla as sla_module
@@ -100,7 +133,25 @@ def prepare(spec: RunSpec) -> Prepared:
     if spec.host is not None and spec.backend == Backend.LOCAL:
         # In a cluster the pods reach the target, not necessarily this machine: no local pre-flight.
         check_reachable(spec.host)
-    return Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers)
+    prepared = Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers)
+    if spec.backend != Backend.LOCAL:
+        check_locustfiles(prepared)  # the local backend probes while its processes start
+    return prepared
+
+
+def check_locustfiles(p: Prepared) -> None:
+    """The last check, and the slowest (a child imports Locust and the locustfiles): the locustfile
+    imports, defines users, and no shape of its own when the spec has one. It is imported under
+    the run's allowlist: a request at import time to another host fails in the probe; the demo
+    target's port may not be known yet, so loopback stands for it."""
+    spec = p.spec
+    guard = hosts.entries_for(spec.host or "http://127.0.0.1", spec.allowed_hosts)
+    p.info = probe(p.info.files, p.info.pythonpath, guard)
+    if p.shape is not None and p.info.shape_classes:
+        raise SpecError(
+            f"shape = {spec.shape!s} but the locustfile already defines {p.info.shape_classes[0]}",
+            hint="remove 'shape' from the spec, or the LoadTestShape class from the locustfile",
+        )
 
 
 def check_artifacts_dir(spec: RunSpec) -> None:
@@ -170,7 +221,10 @@ def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str
         hosts.ENV: hosts.to_env(hosts.entries_for(host, spec.allowed_hosts)),
     }
     if p.shape is None:
-        master += ["-u", str(spec.users), "-r", str(spec.effective_spawn_rate), "-t", f"{int(spec.duration)}s"]
+        # the run time is counted by the plugin from the moment users start (after the last check),
+        # not by Locust's -t, whose clock starts while the master may still be held
+        master += ["-u", str(spec.users), "-r", str(spec.effective_spawn_rate)]
+        master += ["--loadtest-run-time", f"{spec.duration:g}"]
     else:
         env.update(shapes.shape_env(p.shape))
     if p.sla_path is not None:
@@ -273,6 +327,8 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
         _write_broken_verdict(p, f"cannot write to {p.run_dir}: {exc.strerror or exc}")
         raise RunError(f"cannot write to {p.run_dir}: {exc.strerror or exc}", hint="check the disk") from exc
     progress = ProgressDisplay(spec.progress, stream=err)
+    if spec.backend == Backend.LOCAL:
+        progress.hold()  # nothing said about a run its last check may still refuse (see checks_passed)
     log("run_started", run_id=p.run_id, users=p.peak_users, workers=p.workers, backend=str(spec.backend))
     progress.message(f"run {p.run_id}: {p.peak_users} users on {p.workers} workers, artifacts in {p.run_dir}/")
     interrupted = False
@@ -283,9 +339,17 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
             log("run_finished")
             log.close()
     master_exit: int | None = None
+    refused: LoadtestError | None = None
+    checks = _Background(functools.partial(check_locustfiles, p))  # while the demo target and the fleet start
+
+    def checks_passed() -> None:
+        checks.result()
+        progress.release()
     try:
         with contextlib.ExitStack() as stack:
             host = spec.host or _start_demo_target(stack, p, log, progress)
+            if checks.done():
+                checks.result()  # already refused: start nothing more
             master_args, worker_args, env = _locust_args(p, host)
             if spec.prometheus:
                 master_args += _start_prometheus(stack, p, log, progress)
@@ -302,6 +366,8 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
                 start_timeout_s=spec.start_timeout,
                 run_seconds=None if p.shape is not None else spec.duration,
                 stop_timeout_s=spec.stop_timeout,
+                checks=checks_passed,
+                start_file=p.run_dir / START_FILE,
             )
             outcome = LocalBackend(plan, log, progress).run()
             interrupted, master_exit = outcome.interrupted, outcome.master_exit
@@ -310,6 +376,8 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted", detail="before the load started")
+    except _Refused as exc:
+        refused = exc.error
     except LoadtestError as exc:
         log("run_error", error=str(exc))
         _write_broken_verdict(p, exc.message)
@@ -326,6 +394,11 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
     finally:
         log("run_finished", interrupted=interrupted)
         log.close()
+        (p.run_dir / START_FILE).unlink(missing_ok=True)
+        progress.release(show=refused is None)
+    if refused is not None:  # as if refused before anything started: no request was sent
+        shutil.rmtree(p.run_dir, ignore_errors=True)
+        raise refused
     return _report(p, out, interrupted, master_exit)
 
 
