@@ -48,6 +48,7 @@ WINDOWS_SCHEMA = "loadtest.windows/v1"
 WINDOWS_FILE = "windows.jsonl.gz"
 COMPRESSION_LEVEL = 6  # zlib's default: ~3x smaller than level 1 for these lines, ~20 MB/s is plenty
 READ_CHUNK = 1 << 20
+NOT_OURS = "the two files are not from the same loadtest run, or were changed since; rerun the run"
 
 
 def _us(value: float | None) -> float | None:
@@ -241,19 +242,27 @@ def before(path: Path, start: float, late: Sequence[float]) -> dict[EndpointKey,
     contents = LogContents({})
     out: dict[EndpointKey, EndpointAccum] = {}
     read_all = any(t < start for t in late)
-    for line in lines(path, contents):
-        t = float(line["t"])
-        if t >= start:
-            if read_all:
-                continue
-            break
-        for row in line["e"]:
-            key = contents.names[int(row[0])]
-            accum = decode_entry(row, key)
-            if key in out:
-                out[key].merge(accum)
-            else:
-                out[key] = accum
+    if not path.is_file():
+        raise GateError(
+            f"the window log {path} does not exist",
+            hint="copy the run directory whole: stats.json and windows.jsonl.gz belong together",
+        )
+    try:
+        for line in lines(path, contents):
+            t = float(line["t"])
+            if t >= start:
+                if read_all:
+                    continue
+                break
+            for row in line["e"]:
+                key = contents.names[int(row[0])]
+                accum = decode_entry(row, key)
+                if key in out:
+                    out[key].merge(accum)
+                else:
+                    out[key] = accum
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise GateError(f"{path} is unreadable: {type(exc).__name__}: {exc}", hint=NOT_OURS) from exc
     return out
 
 
@@ -267,7 +276,10 @@ def judged(
         key = (stats["method"], stats["name"])
         total = EndpointAccum.from_stats(stats)
         part = prior.get(key)
-        accum = subtract(total, part) if part is not None else total
+        try:
+            accum = subtract(total, part) if part is not None else total
+        except ValueError as exc:  # more in the warm-up windows than in the whole run
+            raise GateError(f"stats.json and its window log disagree: {exc}", hint=NOT_OURS) from exc
         accum.max_response_time_ms = Staircase.at_steps(stats.get("max_after", []), start)
         accum.min_response_time_ms = Staircase.at_steps(stats.get("min_after", []), start)
         if accum.num_requests:

@@ -268,3 +268,21 @@ def test_the_progress_rate_is_requests_over_the_seconds_actually_covered() -> No
                 assert p95 == 10.0
     assert rates and all(r == pytest.approx(100.0) for r in rates), rates
     assert histogram.count(master.total().histogram) == master.total().num_requests
+
+
+def test_a_missing_or_foreign_window_log_is_a_clear_gate_error(tmp_path: Path) -> None:
+    from loadtest.core.errors import GateError
+
+    log = tmp_path / "w.jsonl.gz"
+    master, _, _ = _simulate(log, seconds=20)
+    with pytest.raises(GateError, match="does not exist") as missing:
+        windows.before(tmp_path / "nope.jsonl.gz", T0 + 5, [])
+    assert "belong together" in (missing.value.hint or "")
+    other = tmp_path / "other.jsonl.gz"
+    _simulate(other, seconds=20, seed=99)  # another run's windows: more in its warm-up than in this run
+    cumulative = _cumulative(master)
+    with pytest.raises(GateError, match="disagree"):
+        windows.judged(cumulative, windows.before(other, T0 + 15, []), T0 + 15)
+    log.write_bytes(b"\x1f\x8b" + b"not gzip at all")
+    contents = windows.LogContents({})
+    assert list(windows.lines(log, contents)) == [] and contents.truncated
