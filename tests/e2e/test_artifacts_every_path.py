@@ -88,6 +88,13 @@ def test_a_killed_master_leaves_a_verdict_that_says_so(tmp_path: Path, demo_targ
     verdict = _broken(result, "killed by SIGKILL")
     assert "the master wrote no stats.json" in verdict["error"]
     assert "killed by SIGKILL" in result.stderr
+    # what the master had written to its window log is not lost: stats.json is rebuilt, incomplete
+    assert "recovered from windows.jsonl.gz into stats.json" in verdict["error"], verdict["error"]
+    stats = result.stats()
+    assert stats["complete"] is False and stats["events"][-1]["kind"] == "recovered"
+    assert len(stats["intervals"]) >= 2 and stats["aggregate"]["num_requests"] > 0
+    windowed = sum(e["num_requests"] for i in stats["intervals"] for e in i["endpoints"])
+    assert windowed == stats["aggregate"]["num_requests"]
 
 
 def test_workers_that_never_connect_leave_a_verdict(tmp_path: Path, demo_target: Any) -> None:

@@ -168,10 +168,22 @@ class MasterPlugin:
             "bucket_scheme": histogram.BUCKET_SCHEME,
         }  # fmt: skip
         self.window_log = windows.WindowLog(self.artifacts / windows.WINDOWS_FILE, header)
+        self._note_meta()
+
+    def _note_meta(self) -> None:
+        """The run's times and targets into the window log as they change (for windows.recover)."""
+        if self.window_log is not None:
+            self.window_log.note({"meta": {
+                "host": self.environment.host or "", "started_at": self.started_at,
+                "spawn_complete_at": self.spawn_complete_at, "ended_at": self.ended_at,
+                "target_users": self.target_users, "worker_count_expected": self.expect_workers,
+            }})  # fmt: skip
 
     def event(self, kind: str, detail: str) -> None:
         self.events.append(RunEvent(t=time.time(), kind=kind, detail=detail))
         logger.info("loadtest event %s: %s", kind, detail)
+        if self.window_log is not None:
+            self.window_log.note({"event": self.events[-1]})
 
     # Locust events ----------------------------------------------------------------------
 
@@ -226,6 +238,7 @@ class MasterPlugin:
             self.spawn_complete_at = time.time()
         self.target_users = max(self.target_users, int(user_count))  # a shape's peak, for the artifact
         self.event("spawning_complete", f"{user_count} users")
+        self._note_meta()
 
     def on_test_start(self, **_: Any) -> None:
         if self.started_at is None:
@@ -234,10 +247,12 @@ class MasterPlugin:
         if runner is not None and runner.target_user_count:
             self.target_users = max(self.target_users, int(runner.target_user_count))
         self.event("test_start", f"target {self.target_users} users")
+        self._note_meta()
 
     def on_test_stop(self, **_: Any) -> None:
         self.ended_at = time.time()
         self.event("test_stop", "users stopped")
+        self._note_meta()
 
     def on_cpu_warning(self, cpu_usage: float, **kwargs: Any) -> None:
         self.event("cpu_warning", f"a load generator at {cpu_usage:.0f}% CPU")

@@ -27,6 +27,8 @@ Line kinds (one JSON object per line; unknown keys are ignored by readers):
   {"schema": "loadtest.windows/v1", "run_id": ..., "interval_s": 1.0, "bucket_scheme": "sig3-ms"}
   {"endpoint": 3, "method": "GET", "name": "/items"}         declared before its first use
   {"t": 1733300000.0, "u": 50, "e": [[3, n, failures, sum_ms, min_ms, max_ms, v1, c1, v2, c2, ...]]}
+  {"meta": {"started_at": ..., "spawn_complete_at": ..., ...}}  the run's times as they happen
+  {"event": {"t": ..., "kind": ..., "detail": ...}}          the master's events as they happen
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -102,6 +104,11 @@ class WindowLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
 
+    def note(self, line: dict[str, Any]) -> None:
+        """Queue a meta or event line ({"meta": {...}} / {"event": {...}}): what `recover` needs
+        besides the windows to rebuild stats.json after the master was killed."""
+        self._pending_lines.append(orjson.dumps(line))
+
     def window(self, t: float, users: int, endpoints: Iterable[EndpointAccum]) -> None:
         """Queue one window's (or a late report's) lines; `flush` writes them."""
         rows = []
@@ -141,6 +148,8 @@ class LogContents:
     header: dict[str, Any]
     names: dict[int, EndpointKey] = field(default_factory=dict)
     truncated: bool = False  # the last member was cut short (a killed writer): its lines are lost
+    meta: dict[str, Any] = field(default_factory=dict)  # the run's times and targets, latest value wins
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def lines(path: Path, contents: LogContents | None = None) -> Iterator[dict[str, Any]]:
@@ -186,6 +195,10 @@ def _parse(raw_lines: list[bytes], contents: LogContents) -> Iterator[dict[str, 
             yield line
         elif "endpoint" in line:
             contents.names[int(line["endpoint"])] = (str(line["method"]), str(line["name"]))
+        elif "meta" in line:
+            contents.meta.update(line["meta"])
+        elif "event" in line:
+            contents.events.append(line["event"])
         elif "schema" in line:
             contents.header = line
 
@@ -285,3 +298,63 @@ def judged(
         if accum.num_requests:
             out[key] = accum
     return out
+
+
+def recover(stats_path: Path, log: Path) -> StatsArtifact | None:
+    """Rebuild stats.json from the window log of a master that was killed before writing it: every
+    window it had written (all but the last few seconds), marked incomplete. None without windows."""
+    merged, contents = intervals(log)
+    if not merged:
+        return None
+    cumulative: dict[EndpointKey, EndpointAccum] = {}
+    highs: dict[EndpointKey, Staircase] = {}
+    lows: dict[EndpointKey, Staircase] = {}
+    index: list[list[float]] = []
+    for window in merged:
+        t = float(window["t"])
+        requests = failures = 0
+        for stats in window["endpoints"]:
+            accum = EndpointAccum.from_stats(stats)
+            key = (accum.method, accum.name)
+            cumulative.setdefault(key, EndpointAccum(*key)).merge(accum)
+            if accum.max_response_time_ms is not None:
+                highs.setdefault(key, Staircase()).add(t, accum.max_response_time_ms)
+            if accum.min_response_time_ms is not None:
+                lows.setdefault(key, Staircase(smallest=True)).add(t, accum.min_response_time_ms)
+            requests += accum.num_requests
+            failures += accum.num_failures
+        index.append([t, window["users"], requests, failures])
+    endpoints = []
+    for key in sorted(cumulative):
+        stats = cumulative[key].to_stats()
+        stats["max_after"] = highs[key].steps() if key in highs else []
+        stats["min_after"] = lows[key].steps() if key in lows else []
+        endpoints.append(stats)
+    total = EndpointAccum("", "Aggregated")
+    for accum in cumulative.values():
+        total.merge(accum)
+    meta, header = contents.meta, contents.header
+    interval = float(header.get("interval_s", 1.0))
+    last = float(merged[-1]["t"]) + interval
+    seen: dict[float, int] = {}
+    for line in lines(log):
+        seen[float(line["t"])] = seen.get(float(line["t"]), 0) + 1
+    detail = (
+        f"the master stopped before writing stats.json; rebuilt from {log.name}: {len(merged)} windows up to "
+        f"{last:.0f} (Unix s){', its last write torn' if contents.truncated else ''}; the last seconds and the "
+        "workers' final reports are missing"
+    )
+    events = [*contents.events, {"t": last, "kind": "recovered", "detail": detail}]
+    summary: dict[str, Any] = {
+        "schema": artifact.STATS_SCHEMA, "run_id": header.get("run_id", stats_path.parent.name),
+        "scenario": header.get("scenario", ""), "host": meta.get("host", ""),
+        "bucket_scheme": header.get("bucket_scheme", ""), "interval_s": interval,
+        "started_at": meta.get("started_at"), "spawn_complete_at": meta.get("spawn_complete_at"),
+        "ended_at": meta.get("ended_at") or last, "target_users": int(meta.get("target_users", 0)),
+        "planned_rps": None, "worker_count_expected": int(meta.get("worker_count_expected", 0)), "complete": False,
+        "endpoints": endpoints, "aggregate": total.to_stats(), "intervals": [], "errors": [], "workers": [],
+        "events": events, "locust_totals": {},
+        "windows": {"file": log.name, "index": index, "late": sorted(t for t, n in seen.items() if n > 1),
+                    "bytes": log.stat().st_size},
+    }  # fmt: skip
+    return cast(StatsArtifact, summary)

@@ -286,3 +286,46 @@ def test_a_missing_or_foreign_window_log_is_a_clear_gate_error(tmp_path: Path) -
     log.write_bytes(b"\x1f\x8b" + b"not gzip at all")
     contents = windows.LogContents({})
     assert list(windows.lines(log, contents)) == [] and contents.truncated
+
+
+def test_a_killed_masters_log_rebuilds_an_incomplete_stats_json_the_gate_reads(tmp_path: Path) -> None:
+    from loadtest.core.fileio import write_json_atomic
+    from loadtest.gate import evaluation
+    from loadtest.gate.sla import parse
+    from loadtest.stats import artifact
+
+    log = tmp_path / windows.WINDOWS_FILE
+    wlog = windows.WindowLog(log, {"run_id": "killed", "scenario": "shop", "interval_s": 1.0})
+    wlog.note({"meta": {"host": "http://127.0.0.1:9", "started_at": T0, "spawn_complete_at": None}})
+    wlog.note({"meta": {"spawn_complete_at": T0 + 2, "target_users": 5}})
+    wlog.note({"event": {"t": T0 + 2, "kind": "spawning_complete", "detail": "5 users"}})
+    wlog.flush()
+    master, reference, _ = RunAggregate(), RunAggregate(), None
+    rng = random.Random(4)
+    for second in range(30):
+        rec = WindowRecorder()
+        for _ in range(20):
+            rec.record("GET", rng.choice(NAMES), rng.lognormvariate(3, 1), rng.random() < 0.1, now=T0 + second + 0.5)
+        report = rec.drain()
+        master.add_windows(report, users=5)
+        if second < 25:  # the master is killed before it writes the last five windows
+            reference.add_windows(report, users=5)
+            for t, users, accums in master.take_writable(T0 + second + 1):
+                wlog.window(t, users, accums)
+            wlog.flush()
+    summary = windows.recover(tmp_path / "stats.json", log)
+    assert summary is not None
+    assert (summary["run_id"], summary["scenario"], summary["complete"]) == ("killed", "shop", False)
+    assert (summary["started_at"], summary["spawn_complete_at"], summary["target_users"]) == (T0, T0 + 2, 5)
+    assert [e["kind"] for e in summary["events"]] == ["spawning_complete", "recovered"]
+    assert len(summary["windows"]["index"]) == 25
+    assert _exact(summary["endpoints"]) == _exact(  # type: ignore[arg-type]
+        [{**e.to_stats(), "max_after": summary["endpoints"][i]["max_after"],
+          "min_after": summary["endpoints"][i]["min_after"]} for i, e in enumerate(reference.endpoints())]
+    )  # fmt: skip
+    write_json_atomic(tmp_path / "stats.json", summary, indent=False)
+    stats = artifact.load(tmp_path / "stats.json")
+    verdict = evaluation.evaluate(stats, parse({"version": 1, "warmup": 5}, "sla"))
+    assert verdict.outcome == "INCONCLUSIVE" and "final report" in verdict.reason
+    requests = next(c for c in verdict.checks if c.metric == "requests")
+    assert requests.measured == sum(a.num_requests for a in _merge_from(reference, T0 + 5).values())
