@@ -19,6 +19,15 @@ from loadtest.core.errors import LocustfileError, SpecError
 from loadtest.core.spec import RunSpec
 
 PROBE_TIMEOUT_S = 60  # importing locust + a locustfile takes ~1-2 s; anything near this is a hang
+_running: set[subprocess.Popen[str]] = set()  # probes under way (in any thread): stop_probes() kills them
+
+
+def stop_probes() -> None:
+    """Kill every probe child still running: the run was interrupted while it checked (the probe
+    runs in a thread of its own, which Ctrl-C does not reach)."""
+    for child in list(_running):
+        if child.poll() is None:
+            child.kill()
 
 
 @dataclass(frozen=True)
@@ -115,13 +124,21 @@ def probe(files: list[Path], pythonpath: list[Path], guard_hosts: list[str] | No
         os.pathsep
     )
     cmd = [sys.executable, "-m", "loadtest.locust.probe", *[str(f) for f in files]]
+    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _running.add(child)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env, check=False)
+        stdout, stderr = child.communicate(timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise LocustfileError(
             f"importing {', '.join(map(str, files))} did not finish within {PROBE_TIMEOUT_S} s",
             hint="a locustfile must not block at import time (network calls belong in on_start)",
         ) from exc
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        _running.discard(child)
+    proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     try:
         report = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError) as exc:

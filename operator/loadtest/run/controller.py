@@ -35,7 +35,7 @@ from loadtest.core.exitcodes import ExitCode
 from loadtest.core.progress import ProgressDisplay
 from loadtest.core.spec import Backend, RunSpec, new_run_id, to_yaml
 from loadtest.locust import shapes
-from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files
+from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files, stop_probes
 from loadtest.run import against_history, summary
 from loadtest.run.preflight import check_allowed, check_reachable
 from loadtest.stats import artifact
@@ -88,7 +88,7 @@ class _Background:
 @dataclass
 class Prepared:
     spec: RunSpec
-    info: LocustfileInfo  # without user classes until `check_locustfiles` probed them
+    info: LocustfileInfo  # without user classes until `last_checks` probed them
     shape: shapes.ShapeOptions | None
     sla_path: Path | None
     run_id: str
@@ -98,10 +98,10 @@ class Prepared:
 
 
 def prepare(spec: RunSpec) -> Prepared:
-    """Every refusal happens here, before anything is started; but a local run's locustfile probe
-    (`check_locustfiles`), the slowest check, runs while its processes start: the master starts no
-    user before it passed, and a refusal stops every process and removes the run directory, so
-    the user sees the same error, no request was sent and nothing is left."""
+    """Every refusal happens here, before anything is started; but a local run's slowest checks
+    (`last_checks`: the locustfile probe, the pre-flight request) run while its processes start:
+    the master starts no user before they passed, and a refusal (or Ctrl-C meanwhile) stops every
+    process and removes the run directory: the same error, no request sent, nothing left."""
     if spec.backend == Backend.KUBERNETES and spec.host is None:
         raise SpecError(
             "host is required with backend = 'kubernetes' (the bundled demo target runs only locally)",
@@ -130,20 +130,20 @@ def prepare(spec: RunSpec) -> Prepared:
     run_dir = spec.artifacts_dir / run_id
     if run_dir.exists():
         raise SpecError(f"run_id = {run_id!r}: {run_dir} already exists", hint="choose another run_id")
-    if spec.host is not None and spec.backend == Backend.LOCAL:
-        # In a cluster the pods reach the target, not necessarily this machine: no local pre-flight.
-        check_reachable(spec.host)
     prepared = Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers)
     if spec.backend != Backend.LOCAL:
-        check_locustfiles(prepared)  # the local backend probes while its processes start
+        last_checks(prepared)  # the local backend runs them while its processes start
     return prepared
 
 
-def check_locustfiles(p: Prepared) -> None:
-    """The last check, and the slowest (a child imports Locust and the locustfiles): the locustfile
-    imports, defines users, and no shape of its own when the spec has one. It is imported under
-    the run's allowlist: a request at import time to another host fails in the probe; the demo
-    target's port may not be known yet, so loopback stands for it."""
+def last_checks(p: Prepared) -> None:
+    """The slowest checks, last: the locustfile probe (a child imports Locust and the locustfiles:
+    it imports, defines users, and no shape of its own when the spec has one), then the pre-flight
+    request to the target (after the probe: a refused locustfile sends nothing anywhere).
+
+    The locustfile is imported under the run's allowlist: a request at import time to another
+    host fails in the probe; the demo target's port may not be known yet, so loopback stands for it.
+    """
     spec = p.spec
     guard = hosts.entries_for(spec.host or "http://127.0.0.1", spec.allowed_hosts)
     p.info = probe(p.info.files, p.info.pythonpath, guard)
@@ -152,6 +152,9 @@ def check_locustfiles(p: Prepared) -> None:
             f"shape = {spec.shape!s} but the locustfile already defines {p.info.shape_classes[0]}",
             hint="remove 'shape' from the spec, or the LoadTestShape class from the locustfile",
         )
+    if spec.host is not None and spec.backend == Backend.LOCAL:
+        # In a cluster the pods reach the target, not necessarily this machine: no local pre-flight.
+        check_reachable(spec.host)
 
 
 def check_artifacts_dir(spec: RunSpec) -> None:
@@ -340,10 +343,12 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
             log.close()
     master_exit: int | None = None
     refused: LoadtestError | None = None
-    checks = _Background(functools.partial(check_locustfiles, p))  # while the demo target and the fleet start
+    checks = _Background(functools.partial(last_checks, p))  # while the demo target and the fleet start
+    passed: list[bool] = []
 
     def checks_passed() -> None:
         checks.result()
+        passed.append(True)
         progress.release()
     try:
         with contextlib.ExitStack() as stack:
@@ -395,10 +400,16 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
         log("run_finished", interrupted=interrupted)
         log.close()
         (p.run_dir / START_FILE).unlink(missing_ok=True)
-        progress.release(show=refused is None)
-    if refused is not None:  # as if refused before anything started: no request was sent
+        if not passed:
+            stop_probes()
+        progress.release(show=refused is None and (bool(passed) or not interrupted))
+    if refused is not None or (interrupted and not passed):
+        # refused, or interrupted while the checks ran: as if before anything started (no request
+        # was sent): nothing is left
         shutil.rmtree(p.run_dir, ignore_errors=True)
-        raise refused
+        if refused is not None:
+            raise refused
+        raise KeyboardInterrupt
     return _report(p, out, interrupted, master_exit)
 
 
@@ -490,7 +501,7 @@ def _start_demo_target(stack: contextlib.ExitStack, p: Prepared, log: EventLog, 
 def _report(p: Prepared, out: TextIO, interrupted: bool, master_exit: int | None) -> int:
     stats_path = p.run_dir / artifact.STATS_FILE
     if not stats_path.exists():
-        cause = _why_no_stats(p, master_exit, interrupted)
+        cause = _why_no_stats(p, master_exit, interrupted) + _recover_stats(p)
         _write_broken_verdict(p, cause)
         if interrupted:
             out.write(f"interrupted before any stats were collected; artifacts in {p.run_dir}/\n")
@@ -502,6 +513,27 @@ def _report(p: Prepared, out: TextIO, interrupted: bool, master_exit: int | None
     code = gate_after_run(p.run_dir, p.sla_path, out, gate=gate, source=source, scenario=p.spec.scenario_name)
     out.write(f"\nartifacts: {p.run_dir}/\n")
     return ExitCode.INTERRUPTED if interrupted else code
+
+
+def _recover_stats(p: Prepared) -> str:
+    """stats.json rebuilt from the window log the master wrote as it went (marked incomplete, for the
+    report and the history; the verdict stays the broken run's): what to add to the cause."""
+    from loadtest.core.fileio import write_json_atomic
+    from loadtest.stats import windows
+
+    log = p.run_dir / windows.WINDOWS_FILE
+    try:
+        summary = windows.recover(p.run_dir / artifact.STATS_FILE, log) if log.is_file() else None
+        if summary is None:
+            return ""
+        write_json_atomic(p.run_dir / artifact.STATS_FILE, summary, indent=False)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"; its window log could not be read back ({type(exc).__name__}: {exc})"
+    seconds = len(summary["windows"]["index"])
+    return (
+        f"; {seconds} s of its stats were recovered from {windows.WINDOWS_FILE} into {artifact.STATS_FILE} "
+        "(incomplete: the last seconds and the workers' final reports are missing)"
+    )
 
 
 def _why_no_stats(p: Prepared, master_exit: int | None, interrupted: bool) -> str:
