@@ -222,7 +222,9 @@ class LoadtestCollector(Collector):
         yield requests
         yield failures
         yield times
-        yield self._percentiles(base, digests, {k: Digest(a.histogram) for k, a in last.items()})
+        # every endpoint's samples are in the master's running total: its percentiles are the union's
+        total = LiveDigest(src.aggregate.running_total)
+        yield self._percentiles(base, digests, {k: Digest(a.histogram) for k, a in last.items()}, total)
         yield from self._cardinality(base)
         yield from self._run(base, info)
         yield from self._workers(base)
@@ -230,7 +232,10 @@ class LoadtestCollector(Collector):
 
     @staticmethod
     def _percentiles(
-        base: tuple[str, str], cumulative: Mapping[EndpointKey, Digest], last: Mapping[EndpointKey, Digest]
+        base: tuple[str, str],
+        cumulative: Mapping[EndpointKey, Digest],
+        last: Mapping[EndpointKey, Digest],
+        total: Digest | None = None,
     ) -> RowFamily:
         family = RowFamily(
             f"{PREFIX}_response_time_percentile_seconds",
@@ -243,7 +248,10 @@ class LoadtestCollector(Collector):
         labels = [label for label, _ in PERCENTILES]
         for window, digests in (("cumulative", cumulative), ("last", last)):
             rows = [(key, d.percentiles(ps)) for key, d in sorted(digests.items())]
-            rows.append((("", AGGREGATE_NAME), union_percentiles(list(digests.values()), ps)))
+            if window == "cumulative" and total is not None:
+                rows.append((("", AGGREGATE_NAME), total.percentiles(ps)))
+            else:
+                rows.append((("", AGGREGATE_NAME), union_percentiles(list(digests.values()), ps)))
             for (method, name), values in rows:
                 for label, value in zip(labels, values, strict=True):
                     if value is not None:

@@ -164,18 +164,18 @@ class EndpointAccum:
         keys, counts = self.sorted_keys(), self.histogram
         order = sorted(blocks)
         b, seen = 0, 0  # samples in the blocks before order[b]
+        scanned: dict[int, list[int]] = {}  # block -> running counts of its keys
         for i in sorted(range(len(ps)), key=ranks.__getitem__):
             rank = ranks[i]
             while seen + blocks[order[b]] < rank:
                 seen += blocks[order[b]]
                 b += 1
-            k, upto = bisect.bisect_left(keys, _BLOCK_FLOOR[order[b]]), seen
-            while True:
-                upto += counts[keys[k]]
-                if upto >= rank:
-                    out[i] = keys[k]
-                    break
-                k += 1
+            first = bisect.bisect_left(keys, _BLOCK_FLOOR[order[b]])
+            running = scanned.get(order[b])
+            if running is None:  # a block's keys run up to the next block's floor (<= 100 of them)
+                end = bisect.bisect_left(keys, _BLOCK_FLOOR[order[b + 1]]) if b + 1 < len(order) else len(keys)
+                running = scanned[order[b]] = list(itertools.accumulate(map(counts.__getitem__, keys[first:end])))
+            out[i] = keys[first + bisect.bisect_left(running, rank - seen)]
         return out
 
     def to_stats(self) -> EndpointStats:

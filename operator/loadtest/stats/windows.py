@@ -42,6 +42,7 @@ from typing import Any, cast
 import orjson
 
 from loadtest.core.errors import GateError
+from loadtest.core.fileio import gc_paused
 from loadtest.stats import artifact
 from loadtest.stats.artifact import EndpointStats, IntervalStats, StatsArtifact
 from loadtest.stats.recording import EndpointAccum, EndpointKey, Staircase, subtract
@@ -233,7 +234,8 @@ def load(path: Path) -> StatsArtifact:
         return stats
     log = Path(stats["windows"]["file"])
     try:
-        stats["intervals"], contents = intervals(log)
+        with gc_paused():  # millions of fresh acyclic objects (see artifact.load)
+            stats["intervals"], contents = intervals(log)
     except FileNotFoundError as exc:
         raise GateError(
             f"{path}: its window log {log} does not exist",
