@@ -73,17 +73,28 @@ def evaluation_window(artifact: StatsArtifact, sla: Sla) -> Window:
 
 
 def merged_endpoints(artifact: StatsArtifact, window: Window) -> dict[EndpointKey, EndpointAccum]:
-    """Exact merge, per (method, name), of every interval that starts inside the window.
+    """Exact merge, per (method, name), of every interval that starts inside the window."""
+    return judged_merge(artifact, window)[0]
+
+
+def judged_merge(artifact: StatsArtifact, window: Window) -> tuple[dict[EndpointKey, EndpointAccum], EndpointAccum]:
+    """merged_endpoints and their total.
 
     A v2 artifact is not read window by window: the cumulative stats less the warm-up windows at
     the head of the window log (O(endpoints + warm-up windows), however long the run)."""
+    if "windows" in artifact and window.start is not None:
+        info = artifact["windows"]
+        prior = windows.before(Path(info["file"]), window.start, info["late"])
+        merged = windows.judged(artifact["endpoints"], prior, window.start)
+        return merged, windows.judged_total(artifact["aggregate"], prior, merged)
+    merged = _merged_intervals(artifact, window)
+    return merged, aggregate(merged.values())
+
+
+def _merged_intervals(artifact: StatsArtifact, window: Window) -> dict[EndpointKey, EndpointAccum]:
     out: dict[EndpointKey, EndpointAccum] = {}
     if window.start is None:
         return out
-    if "windows" in artifact:
-        info = artifact["windows"]
-        prior = windows.before(Path(info["file"]), window.start, info["late"])
-        return windows.judged(artifact["endpoints"], prior, window.start)
     for interval in artifact["intervals"]:
         if float(interval["t"]) >= window.start:
             _merge_into(out, interval["endpoints"])
@@ -408,8 +419,7 @@ def evaluate(
 ) -> Verdict:
     """Decide the run. `unmatched` overrides the SLA file's setting (the --unmatched flag)."""
     window = evaluation_window(artifact, sla)
-    merged = merged_endpoints(artifact, window)
-    total = aggregate(merged.values())
+    merged, total = judged_merge(artifact, window)
     checks = _run_checks(artifact, sla, window, total)
     checks += threshold_checks(artifact, sla, window, merged, unmatched=unmatched, total=total)
     outcome, reason = _outcome(checks)

@@ -6,7 +6,7 @@ them without importing each other; ``Verdict.to_dict`` is the verdict.json form.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 
@@ -71,8 +71,13 @@ class Verdict:
     error: str | None = None  # the run broke before it could be judged (exit code 4): what happened
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["checks"] = [{**asdict(c), "name": c.name} for c in self.checks]
+        """asdict, field by field: dataclasses.asdict deep-copies every value of every check
+        (0.12 s for the thousand checks of a 500-endpoint SLA)."""
+        names = [f.name for f in fields(Check)]
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["checks"] = [{**{n: getattr(c, n) for n in names}, "name": c.name} for c in self.checks]
+        out["window"] = asdict(self.window)
+        out["warnings"] = list(self.warnings)
         return out
 
 

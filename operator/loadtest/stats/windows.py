@@ -302,6 +302,26 @@ def judged(
     return out
 
 
+def judged_total(
+    aggregate: EndpointStats, prior: dict[EndpointKey, EndpointAccum], judged_: dict[EndpointKey, EndpointAccum]
+) -> EndpointAccum:
+    """The merge of `judged(...)`'s endpoints, from the summary's aggregate less the windows before
+    the start: no merge of every endpoint's whole histogram."""
+    total = EndpointAccum.from_stats(aggregate)
+    part = EndpointAccum(total.method, total.name)
+    for accum in prior.values():
+        part.merge(accum)
+    try:
+        out = subtract(total, part)
+    except ValueError as exc:
+        raise GateError(f"stats.json and its window log disagree: {exc}", hint=NOT_OURS) from exc
+    highs = [a.max_response_time_ms for a in judged_.values() if a.max_response_time_ms is not None]
+    lows = [a.min_response_time_ms for a in judged_.values() if a.min_response_time_ms is not None]
+    out.max_response_time_ms = max(highs, default=None)
+    out.min_response_time_ms = min(lows, default=None)
+    return out
+
+
 def recover(stats_path: Path, log: Path) -> StatsArtifact | None:
     """Rebuild stats.json from the window log of a master that was killed before writing it: every
     window it had written (all but the last few seconds), marked incomplete. None without windows."""

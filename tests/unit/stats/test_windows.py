@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.stats import histogram, windows
 from loadtest.stats.artifact import EndpointStats
-from loadtest.stats.recording import EndpointAccum, EndpointKey, RunAggregate, Staircase, WindowRecorder
+from loadtest.stats.recording import EndpointAccum, EndpointKey, RunAggregate, Staircase, WindowRecorder, aggregate
 
 NAMES = ["/a", "/b", "/c", "/d"]
 T0 = 1_700_000_000.0
@@ -123,6 +123,14 @@ def test_the_judged_merge_from_the_summary_and_the_warmup_windows_equals_merging
         got = windows.judged(cumulative, prior, start)
         want = _merge_from(reference, start)
         assert sorted(got) == sorted(want), start
+        total = windows.judged_total(master.total().to_stats(), prior, got)  # from the summary's aggregate
+        whole = aggregate(want.values())
+        assert (total.num_requests, total.num_failures, total.histogram) == (
+            whole.num_requests, whole.num_failures, whole.histogram
+        )
+        assert (total.min_response_time_ms, total.max_response_time_ms) == pytest.approx(
+            (whole.min_response_time_ms, whole.max_response_time_ms), abs=0.0006
+        )
         for key, accum in want.items():
             g = got[key]
             assert (g.num_requests, g.num_failures) == (accum.num_requests, accum.num_failures)
