@@ -36,7 +36,7 @@ from loadtest.core.progress import ProgressDisplay
 from loadtest.core.spec import Backend, RunSpec, new_run_id, to_yaml
 from loadtest.locust import shapes
 from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files, stop_probes
-from loadtest.run import against_history, summary
+from loadtest.run import summary
 from loadtest.run.preflight import check_allowed, check_reachable
 from loadtest.stats import artifact
 
@@ -258,8 +258,13 @@ def execute(p: Prepared, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> 
     is written and the run recorded on every path out (pass, fail, error, Ctrl-C)."""
     try:
         code = _execute(p, out, err)
+        # the history (SQLAlchemy: ~0.25 s to import) once the load has run, not before it starts
+        from loadtest.run import against_history
+
         return against_history.judge(p.run_dir, p.sla_path, p.spec.artifacts_dir, code, out, err)
     finally:
+        from loadtest.run import against_history
+
         write_report(p.run_dir, out, err, against_history.baseline_dirs(p.run_dir, p.spec.artifacts_dir))
         record_history(p.run_dir, p.spec.artifacts_dir, out, err)
 
