@@ -16,7 +16,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -96,16 +96,10 @@ class EndpointAccum:
         if response_time_ms is None:
             return
         key = histogram.bucket(response_time_ms)
-        if key in self.histogram:
-            self.histogram[key] += 1
+        if self._keys is None:  # a worker's window: no index, the fewest steps per request
+            self.histogram[key] = self.histogram.get(key, 0) + 1
         else:
-            self.histogram[key] = 1
-            self._new_key(key)
-        if self._blocks is not None:
-            block = _block(key)
-            self._blocks[block] = self._blocks.get(block, 0) + 1
-        if self._bound_counts is not None:
-            self._bound_counts[bisect.bisect_left(self._bounds, key)] += 1
+            self.merge_counts({key: 1})
         self.total_response_time_ms += response_time_ms
         if self.min_response_time_ms is None or response_time_ms < self.min_response_time_ms:
             self.min_response_time_ms = response_time_ms
@@ -115,8 +109,17 @@ class EndpointAccum:
     def merge(self, other: EndpointAccum) -> None:
         self.num_requests += other.num_requests
         self.num_failures += other.num_failures
+        self.merge_counts(other.histogram)
+        self.total_response_time_ms += other.total_response_time_ms
+        for attr, pick in (("min_response_time_ms", min), ("max_response_time_ms", max)):
+            mine, theirs = getattr(self, attr), getattr(other, attr)
+            if theirs is not None:
+                setattr(self, attr, theirs if mine is None else pick(mine, theirs))
+
+    def merge_counts(self, counts: Mapping[float, int]) -> None:
+        """Add histogram counts, keeping the key order and the block and bound counts if kept."""
         mine, blocks, bounds, bound_counts = self.histogram, self._blocks, self._bounds, self._bound_counts
-        for key, count in other.histogram.items():
+        for key, count in counts.items():
             if key in mine:
                 mine[key] += count
             else:
@@ -127,11 +130,6 @@ class EndpointAccum:
                 blocks[block] = blocks.get(block, 0) + count
             if bound_counts is not None:
                 bound_counts[bisect.bisect_left(bounds, key)] += count
-        self.total_response_time_ms += other.total_response_time_ms
-        for attr, pick in (("min_response_time_ms", min), ("max_response_time_ms", max)):
-            mine, theirs = getattr(self, attr), getattr(other, attr)
-            if theirs is not None:
-                setattr(self, attr, theirs if mine is None else pick(mine, theirs))
 
     def copy(self) -> EndpointAccum:
         return dataclasses.replace(self, histogram=dict(self.histogram))
