@@ -23,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
@@ -32,6 +34,7 @@ from loadtest.core import hosts  # noqa: E402
 from loadtest.core.processes import free_port  # noqa: E402
 from loadtest.stats import windows  # noqa: E402
 
+T = TypeVar("T")
 LOCUSTFILE = """
 from locust import FastHttpUser, task, constant
 
@@ -44,6 +47,24 @@ class Fast(FastHttpUser):
 """
 
 
+def master_and_worker(
+    base: list[str], target: str, users: int, seconds: int, extra: list[str], env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    """A headless master (`base` + Locust options + `extra`) and one worker on a free loopback port."""
+    port = free_port()
+    master = subprocess.Popen(
+        [*base, "--master", "--headless", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+         "--expect-workers", "1", "-H", target, "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
+         "--only-summary", *extra],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return master, worker
+
+
 def one_run(target: str, guarded: bool, seconds: int, users: int, workdir: Path) -> float:
     artifacts = Path(tempfile.mkdtemp(dir=workdir))
     locustfile = workdir / "locustfile.py"
@@ -52,18 +73,9 @@ def one_run(target: str, guarded: bool, seconds: int, users: int, workdir: Path)
     if guarded:
         env[hosts.ENV] = hosts.to_env(hosts.entries_for(target, []))
         env["LOADTEST_RUN_SECRET"] = "b" * 64
-    port = free_port()
     agent = [sys.executable, "-m", "loadtest.locust.agent", "-f", str(locustfile)]
-    master = subprocess.Popen(
-        [*agent, "--master", "--headless", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-         "--expect-workers", "1", "-H", target, "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
-         "--loadtest-artifacts", str(artifacts), "--loadtest-expect-workers", "1", "--only-summary"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    worker = subprocess.Popen(
-        [*agent, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    extra = ["--loadtest-artifacts", str(artifacts), "--loadtest-expect-workers", "1"]
+    master, worker = master_and_worker(agent, target, users, seconds, extra, env)
     master.wait(timeout=seconds + 90)
     worker.wait(timeout=30)
     stats = windows.load(artifacts / "stats.json")
@@ -99,6 +111,26 @@ def per_request_cost_us(n: int = 200_000) -> tuple[float, float]:
     return bare, timeit.timeit(guarded, number=n) / n * 1e6
 
 
+def alternating(rounds: int, run: Callable[[str, bool, Path], T]) -> dict[bool, list[T]]:
+    """`run(target_url, flag, workdir)` against the bundled demo target (one uvicorn worker), both
+    flags each round, their order alternating, LOCUSTFILE written to workdir/locustfile.py."""
+    from loadtest.demo_target.server import DemoTarget
+
+    results: dict[bool, list[T]] = {True: [], False: []}
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "locustfile.py").write_text(LOCUSTFILE)
+        target = DemoTarget(host="127.0.0.1", port=0, workers=1, data_dir=workdir / "demo").start(timeout_s=120)
+        try:
+            for r in range(rounds):
+                for flag in (False, True) if r % 2 == 0 else (True, False):
+                    print(f"round {r + 1}: ", end="", flush=True)
+                    results[flag].append(run(str(target.url), flag, workdir))
+        finally:
+            target.stop()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -107,21 +139,12 @@ def main() -> None:
     args = parser.parse_args()
     plain_us, guarded_us = per_request_cost_us()  # first: Locust (gevent) before anything imports ssl
 
-    from loadtest.demo_target.server import DemoTarget
+    def run(target: str, guarded: bool, workdir: Path) -> float:
+        rate = one_run(target, guarded, args.seconds, args.users, workdir)
+        print(f"{'guarded' if guarded else 'bare   '} {rate:8.1f} req/s", flush=True)
+        return rate
 
-    with tempfile.TemporaryDirectory(prefix="bench-guard-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "locustfile.py").write_text(LOCUSTFILE)
-        target = DemoTarget(host="127.0.0.1", port=0, workers=1, data_dir=workdir / "demo").start(timeout_s=120)
-        try:
-            rates: dict[bool, list[float]] = {True: [], False: []}
-            for r in range(args.rounds):
-                for guarded in (False, True) if r % 2 == 0 else (True, False):  # alternate the order
-                    rate = one_run(str(target.url), guarded, args.seconds, args.users, workdir)
-                    rates[guarded].append(rate)
-                    print(f"round {r + 1}: {'guarded' if guarded else 'bare   '} {rate:8.1f} req/s", flush=True)
-        finally:
-            target.stop()
+    rates = alternating(args.rounds, run)
     bare, with_guard = statistics.median(rates[False]), statistics.median(rates[True])
     print(f"median bare {bare:.1f} req/s, guarded {with_guard:.1f} req/s: ratio guarded/bare {with_guard / bare:.3f}")
     budget_us = 1e6 / bare  # one core's time per request at the bare rate (an upper bound of a worker's)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_scrape import Workload
+from bench_scrape import REPEATS, Workload, timed
 from locust.env import Environment
 from prometheus_client import CollectorRegistry
 
@@ -49,7 +48,6 @@ from loadtest.stats import windows
 from loadtest.stats.artifact import STATS_FILE
 from loadtest.stats.recording import WindowPayload
 
-REPEATS = 5
 SEED = 20261204
 T0 = 1_790_000_000.0
 REPO = Path(__file__).resolve().parents[1]
@@ -69,13 +67,7 @@ def sla_file(directory: Path) -> Path:
 
 
 def cpu_ms(fn: Callable[[], object], before: Callable[[], None] = lambda: None) -> float:
-    samples = []
-    for _ in range(REPEATS):
-        before()
-        start = time.process_time()
-        fn()
-        samples.append(time.process_time() - start)
-    return statistics.median(samples) * 1000
+    return timed(fn, before) * 1000  # bench_scrape's: CPU seconds, median of its REPEATS
 
 
 class Feed:

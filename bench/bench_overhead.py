@@ -1,9 +1,10 @@
 """What the loadtest plugin costs against raw Locust: a worker's top rate, and the master's CPU.
 
-One master and one worker drive the bundled demo target as fast as they can (FastHttpUser, no
-wait, 20 users, /healthz) for a fixed time, alternately as raw Locust (`python -m locust`) and as
-the local backend starts them (`python -m loadtest.locust.agent` with the plugin: exact windows on
-the worker, merging, the window log, status and stats.json on the master), in one invocation.
+One master and one worker drive the bundled demo target as fast as they can (bench_guard's
+locustfile: FastHttpUser, no wait, /healthz; 20 users) for a fixed time, alternately as raw
+Locust (`python -m locust`) and as the local backend starts them (`python -m
+loadtest.locust.agent` with the plugin: exact windows on the worker; merging, the window log,
+status and stats.json on the master), in one invocation.
 Reported per kind, medians of the rounds: requests per second over the run (Locust's own count,
 from its CSV), and the master's CPU seconds (its rusage at exit); and the plugin / raw ratios,
 the median of each round's pair (the two runs of a round are back to back, so a round's ratio
@@ -19,7 +20,6 @@ import argparse
 import csv
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,18 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
-from loadtest.core.processes import free_port  # noqa: E402
-
-LOCUSTFILE = """
-from locust import FastHttpUser, task, constant
-
-class Fast(FastHttpUser):
-    wait_time = constant(0)
-
-    @task
-    def health(self):
-        self.client.get("/healthz")
-"""
+from bench_guard import alternating, master_and_worker  # noqa: E402
 
 
 def one_run(target: str, plugin: bool, seconds: int, users: int, workdir: Path) -> tuple[float, float]:
@@ -46,19 +35,10 @@ def one_run(target: str, plugin: bool, seconds: int, users: int, workdir: Path) 
     run = Path(tempfile.mkdtemp(dir=workdir))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")}
     env["PYTHONPATH"] = str(REPO / "operator")
-    port = free_port()
-    base = [sys.executable, "-m", "loadtest.locust.agent" if plugin else "locust", "-f", str(workdir / "lf.py")]
-    extra = ["--loadtest-artifacts", str(run), "--loadtest-expect-workers", "1"] if plugin else []
-    master = subprocess.Popen(
-        [*base, "--master", "--headless", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-         "--expect-workers", "1", "-H", target, "-u", str(users), "-r", str(users), "-t", f"{seconds}s",
-         "--csv", str(run / "locust"), "--only-summary", *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    worker = subprocess.Popen(
-        [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    base = [sys.executable, "-m", "loadtest.locust.agent" if plugin else "locust", "-f", str(workdir / "locustfile.py")]
+    extra = ["--csv", str(run / "locust")]
+    extra += ["--loadtest-artifacts", str(run), "--loadtest-expect-workers", "1"] if plugin else []
+    master, worker = master_and_worker(base, target, users, seconds, extra, env)
     _, _, usage = os.wait4(master.pid, 0)
     master.returncode = 0
     worker.wait(timeout=60)
@@ -73,22 +53,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--users", type=int, default=20)
     args = parser.parse_args()
-    from loadtest.demo_target.server import DemoTarget
+    def run(target: str, plugin: bool, workdir: Path) -> tuple[float, float]:
+        rate, cpu = one_run(target, plugin, args.seconds, args.users, workdir)
+        print(f"{'plugin' if plugin else 'raw   '} {rate:8.1f} req/s, master CPU {cpu:.2f} s", flush=True)
+        return rate, cpu
 
-    results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        workdir = Path(tmp)
-        (workdir / "lf.py").write_text(LOCUSTFILE)
-        target = DemoTarget(host="127.0.0.1", port=0, workers=1, data_dir=workdir / "demo").start(timeout_s=120)
-        try:
-            for r in range(args.rounds):
-                for plugin in (False, True) if r % 2 == 0 else (True, False):  # alternate the order
-                    rate, cpu = one_run(str(target.url), plugin, args.seconds, args.users, workdir)
-                    results[plugin].append((rate, cpu))
-                    kind = "plugin" if plugin else "raw   "
-                    print(f"round {r + 1}: {kind} {rate:8.1f} req/s, master CPU {cpu:.2f} s", flush=True)
-        finally:
-            target.stop()
+    results = alternating(args.rounds, run)
     raw = [statistics.median(x[i] for x in results[False]) for i in (0, 1)]
     ours = [statistics.median(x[i] for x in results[True]) for i in (0, 1)]
     print(f"bench_overhead: master + 1 worker, {args.users} users, no wait, {args.seconds} s; median of {args.rounds}")

@@ -204,6 +204,17 @@ def _parse(raw_lines: list[bytes], contents: LogContents) -> Iterator[dict[str, 
             contents.header = line
 
 
+def _add(into: dict[EndpointKey, EndpointAccum], line: dict[str, Any], contents: LogContents) -> None:
+    """Merge one window line's endpoints into `into` (counts add)."""
+    for row in line["e"]:
+        key = contents.names[int(row[0])]
+        accum = decode_entry(row, key)
+        if key in into:
+            into[key].merge(accum)
+        else:
+            into[key] = accum
+
+
 def intervals(path: Path) -> tuple[list[IntervalStats], LogContents]:
     """Every window, lines with the same ``t`` added: what stats.json v1 held in `intervals`."""
     contents = LogContents({})
@@ -211,13 +222,7 @@ def intervals(path: Path) -> tuple[list[IntervalStats], LogContents]:
     for line in lines(path, contents):
         t = float(line["t"])
         users, window = merged.get(t, (0, {}))
-        for row in line["e"]:
-            key = contents.names[int(row[0])]
-            accum = decode_entry(row, key)
-            if key in window:
-                window[key].merge(accum)
-            else:
-                window[key] = accum
+        _add(window, line, contents)
         merged[t] = (max(users, int(line.get("u", 0))), window)
     out = [
         IntervalStats(t=t, users=users, endpoints=[window[k].to_stats() for k in sorted(window)])
@@ -269,13 +274,7 @@ def before(path: Path, start: float, late: Sequence[float]) -> dict[EndpointKey,
                 if read_all:
                     continue
                 break
-            for row in line["e"]:
-                key = contents.names[int(row[0])]
-                accum = decode_entry(row, key)
-                if key in out:
-                    out[key].merge(accum)
-                else:
-                    out[key] = accum
+            _add(out, line, contents)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise GateError(f"{path} is unreadable: {type(exc).__name__}: {exc}", hint=NOT_OURS) from exc
     return out
