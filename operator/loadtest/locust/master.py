@@ -129,24 +129,23 @@ class MasterPlugin:
         if runner is not None:
             runner.quit = self._quit_after_final_reports  # type: ignore[method-assign]
             options = self.environment.parsed_options
-            self._hold_start(
-                runner, Path(getattr(options, "loadtest_start_when", "") or ""),
-                float(getattr(options, "loadtest_run_time", 0.0) or 0.0),
-            )  # fmt: skip
+            go = getattr(options, "loadtest_start_when", "")
+            self._hold_start(runner, Path(go) if go else None, float(getattr(options, "loadtest_run_time", 0) or 0))
             auth.WorkerGate(runner, self.secret, self.expect_workers, self.on_worker_refused).install()
         gevent.spawn(self._status_loop)
 
-    def _hold_start(self, runner: Any, go: Path, run_time_s: float) -> None:
+    def _hold_start(self, runner: Any, go: Path | None, run_time_s: float) -> None:
         """No user starts before `go` exists (when given): the controller starts the fleet while its
-        last check (the locustfile probe) runs, and creates `go` only once it passed. Workers
-        connect meanwhile; a refusal stops every process before any request. `run_time_s` ends
-        the run that long after the users started (Locust's -t would count the hold too)."""
+        last checks (the locustfile probe, the pre-flight request) run, and creates `go` only once
+        they passed. Workers connect meanwhile; a refusal stops every process before any request.
+        `run_time_s` (when > 0) ends the run that long after the users started (Locust's -t would
+        count the hold too)."""
         timer: list[Any] = []
         for name in ("start", "start_shape"):
             original = getattr(runner, name)
 
             def held(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                while go.name and not go.exists():
+                while go is not None and not go.exists():
                     gevent.sleep(GO_POLL_S)
                 if run_time_s > 0 and not timer:
                     timer.append(gevent.spawn_later(run_time_s, self._run_time_reached, runner, run_time_s))

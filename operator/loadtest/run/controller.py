@@ -528,13 +528,13 @@ def _recover_stats(p: Prepared) -> str:
 
     log = p.run_dir / windows.WINDOWS_FILE
     try:
-        summary = windows.recover(p.run_dir / artifact.STATS_FILE, log) if log.is_file() else None
-        if summary is None:
+        rebuilt = windows.recover(p.run_dir / artifact.STATS_FILE, log) if log.is_file() else None
+        if rebuilt is None:
             return ""
-        write_json_atomic(p.run_dir / artifact.STATS_FILE, summary, indent=False)
+        write_json_atomic(p.run_dir / artifact.STATS_FILE, rebuilt, indent=False)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"; its window log could not be read back ({type(exc).__name__}: {exc})"
-    seconds = len(summary["windows"]["index"])
+    seconds = len(rebuilt["windows"]["index"])
     return (
         f"; {seconds} s of its stats were recovered from {windows.WINDOWS_FILE} into {artifact.STATS_FILE} "
         "(incomplete: the last seconds and the workers' final reports are missing)"
