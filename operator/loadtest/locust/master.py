@@ -417,13 +417,7 @@ class MasterPlugin:
                 num_failures=accum.num_failures, histogram=[], total_response_time_ms=0.0,
                 min_response_time_ms=None, max_response_time_ms=None,
             )  # fmt: skip
-        stats = accum.to_stats()
-        key = (accum.method, accum.name)
-        if key in self.aggregate.max_after:
-            stats["max_after"] = self.aggregate.max_after[key].steps()
-        if key in self.aggregate.min_after:
-            stats["min_after"] = self.aggregate.min_after[key].steps()
-        return stats
+        return self.aggregate.summary(accum)
 
     def snapshot(self, live: bool = False) -> StatsArtifact:
         """The summary (stats.json v2): O(endpoints) plus one small row per window; the windows are

@@ -358,10 +358,6 @@ class RunAggregate:
         self._judged_total = EndpointAccum(method="", name=AGGREGATE_NAME)
         self._lock = threading.Lock()
 
-    @property
-    def interval_users(self) -> dict[float, int]:
-        return {t: row[0] for t, row in self.index.items()}
-
     def add_windows(
         self, windows: Iterable[WindowPayload], users: int, worker: str = "", received: float | None = None
     ) -> None:
@@ -466,6 +462,16 @@ class RunAggregate:
                 self._judged, self._judged_start = judged, start
                 self._judged_total = aggregate(judged.values()).keep_index()
         return self._judged, self._judged_total
+
+    def summary(self, accum: EndpointAccum) -> EndpointStats:
+        """A total as stats.json v2 keeps it: its stats, and its endpoint's staircases (when kept)."""
+        stats = accum.to_stats()
+        key = (accum.method, accum.name)
+        if key in self.max_after:
+            stats["max_after"] = self.max_after[key].steps()
+        if key in self.min_after:
+            stats["min_after"] = self.min_after[key].steps()
+        return stats
 
     def endpoints(self) -> list[EndpointAccum]:
         with self._lock:

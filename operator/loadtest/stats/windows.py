@@ -45,7 +45,7 @@ from loadtest.core.errors import GateError
 from loadtest.core.fileio import gc_paused
 from loadtest.stats import artifact
 from loadtest.stats.artifact import EndpointStats, IntervalStats, StatsArtifact
-from loadtest.stats.recording import EndpointAccum, EndpointKey, Staircase, subtract
+from loadtest.stats.recording import EndpointAccum, EndpointKey, RunAggregate, Staircase, WindowPayload, subtract
 
 WINDOWS_SCHEMA = "loadtest.windows/v1"
 WINDOWS_FILE = "windows.jsonl.gz"
@@ -151,6 +151,7 @@ class LogContents:
     truncated: bool = False  # the last member was cut short (a killed writer): its lines are lost
     meta: dict[str, Any] = field(default_factory=dict)  # the run's times and targets, latest value wins
     events: list[dict[str, Any]] = field(default_factory=list)
+    repeated: set[float] = field(default_factory=set)  # windows with more than one line (late reports)
 
 
 def lines(path: Path, contents: LogContents | None = None) -> Iterator[dict[str, Any]]:
@@ -221,6 +222,8 @@ def intervals(path: Path) -> tuple[list[IntervalStats], LogContents]:
     merged: dict[float, tuple[int, dict[EndpointKey, EndpointAccum]]] = {}
     for line in lines(path, contents):
         t = float(line["t"])
+        if t in merged:
+            contents.repeated.add(t)
         users, window = merged.get(t, (0, {}))
         _add(window, line, contents)
         merged[t] = (max(users, int(line.get("u", 0))), window)
@@ -327,39 +330,12 @@ def recover(stats_path: Path, log: Path) -> StatsArtifact | None:
     merged, contents = intervals(log)
     if not merged:
         return None
-    cumulative: dict[EndpointKey, EndpointAccum] = {}
-    highs: dict[EndpointKey, Staircase] = {}
-    lows: dict[EndpointKey, Staircase] = {}
-    index: list[list[float]] = []
+    totals = RunAggregate(float(contents.header.get("interval_s", 1.0)))  # what the master would have kept
     for window in merged:
-        t = float(window["t"])
-        requests = failures = 0
-        for stats in window["endpoints"]:
-            accum = EndpointAccum.from_stats(stats)
-            key = (accum.method, accum.name)
-            cumulative.setdefault(key, EndpointAccum(*key)).merge(accum)
-            if accum.max_response_time_ms is not None:
-                highs.setdefault(key, Staircase()).add(t, accum.max_response_time_ms)
-            if accum.min_response_time_ms is not None:
-                lows.setdefault(key, Staircase(smallest=True)).add(t, accum.min_response_time_ms)
-            requests += accum.num_requests
-            failures += accum.num_failures
-        index.append([t, window["users"], requests, failures])
-    endpoints = []
-    for key in sorted(cumulative):
-        stats = cumulative[key].to_stats()
-        stats["max_after"] = highs[key].steps() if key in highs else []
-        stats["min_after"] = lows[key].steps() if key in lows else []
-        endpoints.append(stats)
-    total = EndpointAccum("", "Aggregated")
-    for accum in cumulative.values():
-        total.merge(accum)
+        totals.add_windows([WindowPayload(t=window["t"], endpoints=window["endpoints"])], users=window["users"])
     meta, header = contents.meta, contents.header
     interval = float(header.get("interval_s", 1.0))
     last = float(merged[-1]["t"]) + interval
-    seen: dict[float, int] = {}
-    for line in lines(log):
-        seen[float(line["t"])] = seen.get(float(line["t"]), 0) + 1
     detail = (
         f"the master stopped before writing stats.json; rebuilt from {log.name}: {len(merged)} windows up to "
         f"{last:.0f} (Unix s){', its last write torn' if contents.truncated else ''}; the last seconds and the "
@@ -373,9 +349,9 @@ def recover(stats_path: Path, log: Path) -> StatsArtifact | None:
         "started_at": meta.get("started_at"), "spawn_complete_at": meta.get("spawn_complete_at"),
         "ended_at": meta.get("ended_at") or last, "target_users": int(meta.get("target_users", 0)),
         "planned_rps": None, "worker_count_expected": int(meta.get("worker_count_expected", 0)), "complete": False,
-        "endpoints": endpoints, "aggregate": total.to_stats(), "intervals": [], "errors": [], "workers": [],
-        "events": events, "locust_totals": {},
-        "windows": {"file": log.name, "index": index, "late": sorted(t for t, n in seen.items() if n > 1),
+        "endpoints": [totals.summary(a) for a in totals.endpoints()], "aggregate": totals.total().to_stats(),
+        "intervals": [], "errors": [], "workers": [], "events": events, "locust_totals": {},
+        "windows": {"file": log.name, "index": totals.index_rows(), "late": sorted(contents.repeated),
                     "bytes": log.stat().st_size},
     }  # fmt: skip
     return cast(StatsArtifact, summary)
