@@ -9,7 +9,6 @@ whatever happens next.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import secrets
@@ -18,9 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -37,11 +34,13 @@ from loadtest.core.spec import Backend, RunSpec, new_run_id, to_yaml
 from loadtest.locust import shapes
 from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files, stop_probes
 from loadtest.run import summary
+from loadtest.run.background import Background, Refused
+from loadtest.run.gating import gate_after_run
 from loadtest.run.preflight import check_allowed, check_reachable
 from loadtest.stats import artifact
 
 if TYPE_CHECKING:
-    from loadtest.gate.verdict import Verdict
+    pass
 
 DEMO_START_TIMEOUT_S = 120.0  # a cold start seeds the demo database first
 PROM_SCRAPE_S = 2.0  # live enough for a dashboard, cheap enough for a 2-core runner
@@ -49,40 +48,6 @@ LOCUST_REPORT_FILE = "locust_report.html"  # Locust's own; report.html is ours (
 MIN_FREE_BYTES = 64 * 1024 * 1024  # a 1-minute run leaves ~15 MB (stats, CSV, logs, two HTML reports)
 START_FILE = ".start"  # created when the last check passed: the master starts users only then
 RUN_SECRET_ENV = "LOADTEST_RUN_SECRET"  # loadtest.locust.auth reads it in the master and the workers
-
-
-class _Refused(Exception):
-    """A check that ran while the processes started refused the run (carries the user's error)."""
-
-    def __init__(self, error: LoadtestError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-class _Background:
-    """A check run in a thread; `result` waits for it and raises _Refused with its error."""
-
-    def __init__(self, check: Callable[[], None]) -> None:
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(check,), name="loadtest-checks", daemon=True)
-        self._thread.start()
-
-    def _run(self, check: Callable[[], None]) -> None:
-        try:
-            check()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread by result()
-            self._error = exc
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def result(self) -> None:
-        while self._thread.is_alive():
-            self._thread.join(0.05)  # short joins: Ctrl-C still reaches the main thread
-        if isinstance(self._error, LoadtestError):
-            raise _Refused(self._error) from self._error
-        if self._error is not None:
-            raise self._error
 
 
 @dataclass
@@ -348,7 +313,7 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
             log.close()
     master_exit: int | None = None
     refused: LoadtestError | None = None
-    checks = _Background(functools.partial(last_checks, p))  # while the demo target and the fleet start
+    checks = Background(functools.partial(last_checks, p))  # while the demo target and the fleet start
     passed: list[bool] = []
 
     def checks_passed() -> None:
@@ -386,7 +351,7 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted", detail="before the load started")
-    except _Refused as exc:
+    except Refused as exc:
         refused = exc.error
     except LoadtestError as exc:
         log("run_error", error=str(exc))
@@ -559,53 +524,3 @@ def _why_no_stats(p: Prepared, master_exit: int | None, interrupted: bool) -> st
         if free < 1024 * 1024:
             parts.append(f"no space left on device: {free} bytes free in {p.run_dir} (ENOSPC)")
     return "; ".join(parts) + f"; see {p.run_dir}/logs/master.log"
-
-
-def _masters_verdict(run_dir: Path, sla_path: Path | None) -> Verdict | None:
-    """The verdict the master computed from this stats.json with this SLA file, if it did: a local
-    run is judged once. Anything else (no verdict, an older one, another SLA) is judged again."""
-    from loadtest.gate import output
-    from loadtest.gate.verdict import from_dict
-
-    stats, path = run_dir / artifact.STATS_FILE, run_dir / output.VERDICT_FILE
-    try:
-        if sla_path is None or path.stat().st_mtime_ns < stats.stat().st_mtime_ns:
-            return None
-        verdict = from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-    if verdict.gate != "sla" or verdict.error is not None or verdict.run_id != run_dir.name:
-        return None
-    if Path(verdict.gate_source).resolve() != sla_path.resolve():
-        return None
-    return dataclasses.replace(verdict, gate_source=str(sla_path))
-
-
-def gate_after_run(
-    run_dir: Path,
-    sla_path: Path | None,
-    out: TextIO,
-    *,
-    gate: Literal["sla", "baseline", "none"] = "sla",
-    source: str = "",
-    scenario: str = "",
-) -> int:
-    """Decide from the exact stats artifact (the SLA, or the baseline gate); print the table; the
-    verdict is the exit code. --no-gate writes an UNGATED verdict that says so."""
-    from loadtest.gate import output
-    from loadtest.gate.command import run_gate
-    from loadtest.gate.verdict import unjudged
-
-    if gate == "none":
-        verdict = unjudged(
-            run_dir.name, scenario, error=None, gate="none", gate_source=source,
-            reason="no gate was applied (--no-gate): exit code 0 says only that the run completed",
-        )  # fmt: skip
-        output.write(verdict, run_dir)
-    elif (masters := _masters_verdict(run_dir, sla_path) if gate == "sla" else None) is not None:
-        verdict = masters
-        output.write(verdict, run_dir)
-    else:
-        verdict = run_gate(run_dir / artifact.STATS_FILE, sla_path, run_dir, baseline_why=source)
-    out.write("\n" + output.render_table(verdict, color=output.use_color(out)) + "\n")
-    return int(output.exit_code(verdict))

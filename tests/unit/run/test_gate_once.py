@@ -13,7 +13,7 @@ import pytest
 from loadtest.gate import output
 from loadtest.gate.command import run_gate
 from loadtest.gate.verdict import unjudged
-from loadtest.run import controller
+from loadtest.run import gating
 from loadtest.stats import histogram
 from loadtest.stats.artifact import STATS_SCHEMA_V1
 from loadtest.stats.recording import EndpointAccum
@@ -65,7 +65,7 @@ def test_the_masters_verdict_is_reused_with_the_path_the_user_gave(
 ) -> None:
     _masters_verdict(run_dir, _sla(tmp_path, "sla.yaml"))
     monkeypatch.chdir(tmp_path)
-    code = controller.gate_after_run(run_dir, Path("sla.yaml"), io.StringIO(), gate="sla", scenario="s")
+    code = gating.gate_after_run(run_dir, Path("sla.yaml"), io.StringIO(), gate="sla", scenario="s")
     verdict = json.loads((run_dir / output.VERDICT_FILE).read_text())
     assert (code, verdict["outcome"], verdict["reason"]) == (1, "FAIL", "the master's")
     assert verdict["gate_source"] == "sla.yaml"  # as the user wrote it, not the master's absolute path
@@ -81,6 +81,6 @@ def test_anything_but_the_masters_own_verdict_is_judged_again(run_dir: Path, tmp
     elif case == "the placeholder":
         placeholder = unjudged("r-1", "s", error="the run never finished", gate="sla", gate_source=str(sla), reason="")
         output.reserve(run_dir, placeholder)
-    code = controller.gate_after_run(run_dir, sla, io.StringIO(), gate="sla", scenario="s")
+    code = gating.gate_after_run(run_dir, sla, io.StringIO(), gate="sla", scenario="s")
     verdict = json.loads((run_dir / output.VERDICT_FILE).read_text())
     assert (code, verdict["outcome"], verdict["gate_source"]) == (0, "PASS", str(sla))
