@@ -223,7 +223,7 @@ class LoadtestCollector(Collector):
         yield failures
         yield times
         # every endpoint's samples are in the master's running total: its percentiles are the union's
-        total = LiveDigest(src.aggregate.running_total)
+        total = LiveDigest(src.aggregate.total())
         yield self._percentiles(base, digests, {k: Digest(a.histogram) for k, a in last.items()}, total)
         yield from self._cardinality(base)
         yield from self._run(base, info)
