@@ -8,7 +8,6 @@ exact merges of the stats artifact's 1-s windows, like the gate's.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -21,11 +20,11 @@ import yaml
 from loadtest.core.errors import LoadtestError
 from loadtest.core.exitcodes import ExitCode
 from loadtest.core.fileio import read_json
+from loadtest.history.fingerprints import FINGERPRINT_FILE
 from loadtest.history.models import EndpointRow, RunRow
 from loadtest.stats import artifact, windows
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, aggregate
 
-FINGERPRINT_FILE = "fingerprint.json"  # written by the controller when the run starts
 MAX_WINDOWS = 720  # per endpoint and run: what history keeps stays bounded however long a run is
 
 
@@ -33,43 +32,6 @@ class HistoryError(LoadtestError):
     """The history store or a run to record is unusable (the run's artifacts are never touched)."""
 
     exit_code = ExitCode.USAGE
-
-
-def fingerprint(spec: dict[str, Any], files: list[Path], sla: Path | None) -> dict[str, Any]:
-    """What makes two runs comparable, and its sha256. Same fingerprint: same load, same target, same
-    limits, same code."""
-    digest = hashlib.sha256()
-    for path in sorted(files, key=str):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    parts = {
-        "scenario": spec.get("scenario") or "",
-        "locustfiles_sha256": digest.hexdigest(),
-        "users": spec.get("users"),
-        "duration": spec.get("duration"),
-        "shape": spec.get("shape"),
-        "shape_options": spec.get("shape_options") or {},
-        "host": spec.get("host") or "demo-target",
-        "tags": spec.get("tags") or [],
-        "exclude_tags": spec.get("exclude_tags") or [],
-        "sla_sha256": _sla_digest(sla),
-    }
-    parts["fingerprint"] = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-    return parts
-
-
-def _sla_digest(sla: Path | None) -> str | None:
-    """The SLA file's limits, without its `regression` section and descriptions: tightening the
-    regression limits must not throw away the runs they are judged against."""
-    if sla is None or not sla.is_file():
-        return None
-    raw = sla.read_bytes()
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return hashlib.sha256(raw).hexdigest()
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k not in ("regression", "description")}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def regressions(verdict: dict[str, Any]) -> int | None:

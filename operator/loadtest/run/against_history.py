@@ -19,6 +19,7 @@ from loadtest.core.fileio import read_json
 from loadtest.gate import evaluation, output, sla
 from loadtest.gate.verdict import Check, Result, from_dict
 from loadtest.history import record, regression, store
+from loadtest.history.fingerprints import FINGERPRINT_FILE
 
 COMPARE_FILE = "compare.json"
 
@@ -42,7 +43,7 @@ def _judge(run_dir: Path, sla_path: Path | None, artifacts_dir: Path, code: int,
     data = read_json(run_dir / output.VERDICT_FILE)
     if not isinstance(data, dict) or data.get("error") or data.get("outcome") not in ("PASS", "FAIL", "INCONCLUSIVE"):
         return code  # broken, or --no-gate: nothing was judged, nothing to add
-    if not (run_dir / record.FINGERPRINT_FILE).is_file():
+    if not (run_dir / FINGERPRINT_FILE).is_file():
         return code
     section = sla.load(sla_path).regression if sla_path is not None else None
     if data["outcome"] == "INCONCLUSIVE":

@@ -238,8 +238,9 @@ def record_history(run_dir: Path, artifacts_dir: Path, out: TextIO, err: TextIO)
     """Record the run in the history store; a store that cannot be reached loses nothing: the
     artifacts stay and the user gets the command that records the run later."""
     from loadtest.history import record, store
+    from loadtest.history.fingerprints import FINGERPRINT_FILE
 
-    if not (run_dir / record.FINGERPRINT_FILE).is_file():
+    if not (run_dir / FINGERPRINT_FILE).is_file():
         return  # nothing started: there is no run to record
     url = store.url_for(artifacts_dir)
     if url is None:
@@ -385,7 +386,7 @@ def _execute(p: Prepared, out: TextIO, err: TextIO) -> int:
 
 def _write_fingerprint(p: Prepared) -> None:
     """What makes this run comparable with others (history), fixed when it starts."""
-    from loadtest.history.record import FINGERPRINT_FILE, fingerprint
+    from loadtest.history.fingerprints import FINGERPRINT_FILE, fingerprint
 
     spec = {**p.spec.model_dump(mode="json"), "scenario": p.spec.scenario_name, "users": p.peak_users}
     parts = fingerprint(spec, list(p.info.files), p.sla_path)

@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import inspect
 
 from loadtest.core.errors import SpecError
-from loadtest.history import record, store
+from loadtest.history import fingerprints, record, store
 from loadtest.history.command import parse_since
 from loadtest.stats import histogram
 from loadtest.stats.artifact import STATS_SCHEMA_V1
@@ -121,12 +121,12 @@ def test_the_fingerprint_follows_code_load_target_and_limits_but_not_the_revisio
     lf.write_text("A = 1\n")
     sla.write_text("version: 1\n")
     spec = {"scenario": "shop", "users": 10, "duration": 60.0, "host": "http://x"}
-    base = record.fingerprint(spec, [lf], sla)["fingerprint"]
-    assert record.fingerprint(dict(spec), [lf], sla)["fingerprint"] == base
-    assert record.fingerprint({**spec, "users": 11}, [lf], sla)["fingerprint"] != base
-    assert record.fingerprint({**spec, "git_revision": "zzz"}, [lf], sla)["fingerprint"] == base
+    base = fingerprints.fingerprint(spec, [lf], sla)["fingerprint"]
+    assert fingerprints.fingerprint(dict(spec), [lf], sla)["fingerprint"] == base
+    assert fingerprints.fingerprint({**spec, "users": 11}, [lf], sla)["fingerprint"] != base
+    assert fingerprints.fingerprint({**spec, "git_revision": "zzz"}, [lf], sla)["fingerprint"] == base
     lf.write_text("A = 2\n")
-    assert record.fingerprint(spec, [lf], sla)["fingerprint"] != base
+    assert fingerprints.fingerprint(spec, [lf], sla)["fingerprint"] != base
 
 
 def test_since_takes_durations_and_dates() -> None:

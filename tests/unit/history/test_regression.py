@@ -16,7 +16,7 @@ from test_history_store import T0, make_run
 from loadtest.core.errors import GateError
 from loadtest.gate import evaluation, sla
 from loadtest.gate.verdict import Check, Verdict, Window, from_dict
-from loadtest.history import record, regression, store
+from loadtest.history import fingerprints, record, regression, store
 from loadtest.history.models import EndpointRow, RunRow
 from loadtest.history.regression import Baseline, RunData, judge, t_cdf
 from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum
@@ -197,7 +197,7 @@ def test_regression_limits_stay_outside_the_fingerprint(tmp_path: Path) -> None:
     def digest(text_: str) -> str:
         path = tmp_path / "sla.yaml"
         path.write_text(text_)
-        return str(record.fingerprint({}, [], path)["fingerprint"])
+        return str(fingerprints.fingerprint({}, [], path)["fingerprint"])
 
     plain = digest("version: 1\naggregate: {p95: 500}\n")
     assert digest("version: 1\naggregate: {p95: 500}\nregression: {aggregate: {p95: 10}}\n") == plain
