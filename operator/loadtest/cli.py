@@ -85,7 +85,20 @@ def _run(args: argparse.Namespace) -> int:
     return controller.execute(prepared)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Every other command, by name, and the module that registers it: imported only when it is the
+# command given (or for the help that lists them all), so `loadtest run` does not pay for the
+# demo target's web stack, the report's templates or the gate's evaluation before it starts.
+COMMANDS = {
+    "gate": "loadtest.gate.command",
+    "report": "loadtest.report.command",
+    "history": "loadtest.history.command",
+    "compare": "loadtest.history.compare_command",
+    "demo-target": "loadtest.demo_target.cli",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `command` (the first word given), only what that command needs."""
     parser = argparse.ArgumentParser(
         prog="loadtest",
         description="Distributed Locust runs from one spec, with live metrics and an SLA gate.",
@@ -97,21 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a load test (flags override LOADTEST_* and the spec file)")
     _add_run_flags(run)
     run.set_defaults(func=_run)
-    for module in (
-        "loadtest.gate.command",
-        "loadtest.report.command",
-        "loadtest.history.command",
-        "loadtest.history.compare_command",
-        "loadtest.demo_target.cli",
-    ):
+    wanted = [COMMANDS[command]] if command in COMMANDS else [] if command == "run" else COMMANDS.values()
+    for module in wanted:
         __import__(module, fromlist=["register"]).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help is 0, a usage error 2
         return int(exc.code or 0)
     if not getattr(args, "func", None):
