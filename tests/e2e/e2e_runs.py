@@ -35,15 +35,21 @@ class Finished:
         return cast(dict[str, Any], windows.load(self.run_dir / "stats.json"))  # the windows read back
 
     def survivors(self) -> list[psutil.Process]:
-        alive = []
+        procs = []
         for pid in self.descendants:
-            try:
-                proc = psutil.Process(pid)
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(proc)
-            except psutil.NoSuchProcess:
-                pass
-        return alive
+            with contextlib.suppress(psutil.NoSuchProcess):
+                procs.append(psutil.Process(pid))
+        return alive_among(procs)
+
+
+def alive_among(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those still running (a zombie only waits to be reaped)."""
+    alive = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
 
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
@@ -125,7 +131,7 @@ def locust_processes(pids: set[int], role: str) -> list[psutil.Process]:
     for pid in sorted(pids):
         with contextlib.suppress(psutil.NoSuchProcess):
             proc = psutil.Process(pid)
-            if "loadtest.locust.agent" in proc.cmdline() and role in proc.cmdline():
+            if proc.name().startswith(f"locust-{role.lstrip('-')}"):  # named by loadtest.locust.forking
                 out.append(proc)
     return out
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import e2e_runs as runs
+import psutil
 import pytest
 
 from loadtest.core.processes import free_port
@@ -117,5 +119,8 @@ def test_a_worker_that_dies_during_start_up_is_reported_and_everything_is_stoppe
     assert "worker-" in result.stderr and "during start-up" in result.stderr
     assert "worker cannot start: boom" in result.stderr  # the tail of the worker's log
     assert result.run_dir is not None and (result.run_dir / "events.jsonl").exists()
-    assert len(result.descendants) >= 3
+    events = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    started = [e["pid"] for e in events if e["event"] in ("master_started", "worker_started")]
+    assert len(started) == 3  # the master and both workers had started (the workers die in moments)
     assert result.survivors() == []
+    assert runs.alive_among([psutil.Process(pid) for pid in started if psutil.pid_exists(pid)]) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -26,6 +27,8 @@ from pathlib import Path
 import psutil
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -52,6 +55,12 @@ def die_with_parent(sig: int = signal.SIGTERM, *, expected_parent: int | None = 
     _PRCTL(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     if expected_parent is not None and os.getppid() != expected_parent:
         os.kill(os.getpid(), sig)
+
+
+def set_name(name: str) -> None:
+    """Name this process (its comm: what top, `ps -e` and psutil's name() show; 15 bytes at most)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -93,7 +102,56 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class Child:
+class _Owned:
+    """A process the controller owns: its own session (process group), a log file, always reaped."""
+
+    name: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        raise NotImplementedError
+
+    def poll(self) -> int | None:
+        raise NotImplementedError
+
+    def wait(self, timeout_s: float) -> int | None:
+        raise NotImplementedError
+
+    def _reap(self) -> int:
+        """Wait for the exit (after SIGKILL at worst), release what was held, return the exit code."""
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return self.poll() is None
+
+    def send_signal(self, sig: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
+
+    def stop(self, first: int = signal.SIGTERM, grace_s: float = 10.0) -> int:
+        """Signal, wait `grace_s`, then SIGKILL the whole process group. Returns the exit code."""
+        members = descendants(self.pid)
+        if self.alive():
+            self.send_signal(first)
+            if self.wait(grace_s) is None:
+                self.send_signal(signal.SIGKILL)
+                self.wait(5.0)
+        for member in members:  # grandchildren that left the group are still ours
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+        return self._reap()
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+class Child(_Owned):
     """One child process with its log file."""
 
     def __init__(
@@ -122,38 +180,56 @@ class Child:
     def poll(self) -> int | None:
         return self.proc.poll()
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def send_signal(self, sig: int) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-
     def wait(self, timeout_s: float) -> int | None:
         try:
             return self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, first: int = signal.SIGTERM, grace_s: float = 10.0) -> int:
-        """Signal, wait `grace_s`, then SIGKILL the whole process group. Returns the exit code."""
-        members = descendants(self.proc.pid)
-        if self.alive():
-            self.send_signal(first)
-            if self.wait(grace_s) is None:
-                self.send_signal(signal.SIGKILL)
-                self.wait(5.0)
-        for member in members:  # grandchildren that left the group are still ours
-            with contextlib.suppress(psutil.Error):
-                member.kill()
+    def _reap(self) -> int:
         self._log.close()
-        code = self.proc.wait()
+        return self.proc.wait()
+
+
+class Adopted(_Owned):
+    """A process forked by one of our children that then exited: with `subreaper()` on, the kernel
+    made it our child, so it is waited for like any other (see loadtest.locust.forking). It set up
+    its own session, log file and parent-death signal."""
+
+    def __init__(self, name: str, pid: int, log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._pid = pid
+        self._code: int | None = None
+        self._fd = os.pidfd_open(pid)  # readable once the process exits: an exact wake, no polling
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    def poll(self) -> int | None:
+        if self._code is None:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)  # ChildProcessError if never adopted: a bug
+            if pid == self._pid:
+                self._code = os.waitstatus_to_exitcode(status)
+        return self._code
+
+    def wait(self, timeout_s: float) -> int | None:
+        if self.poll() is None:
+            select.select([self._fd], [], [], max(0.0, timeout_s))
+        return self.poll()
+
+    def _reap(self) -> int:
+        while (code := self.wait(1.0)) is None:  # after SIGKILL: moments
+            pass
+        os.close(self._fd)
         return code
 
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+def subreaper(on: bool) -> None:
+    """Become (or stop being) the reaper of orphaned descendants (Linux PR_SET_CHILD_SUBREAPER):
+    what a child forks and leaves behind becomes our child instead of init's, to be `Adopted`."""
+    if _PRCTL is None:
+        raise OSError("prctl is not available: forked processes cannot be adopted on this system")
+    if _PRCTL(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from loadtest.core.errors import RunError
 from loadtest.core.eventlog import EventLog
-from loadtest.core.fileio import read_json
-from loadtest.core.processes import Child, free_port
+from loadtest.core.fileio import read_json, write_json_atomic
+from loadtest.core.processes import Adopted, Child, free_port, subreaper
 from loadtest.core.progress import ProgressDisplay
 from loadtest.stats.artifact import STATUS_FILE
 
+FORKING = "loadtest.locust.forking"  # imports Locust once and forks the master and the workers
 POLL_S = 0.5  # how often the controller looks at the master's status file
 MASTER_STOP_GRACE_S = 20.0  # the master needs the workers' final reports before it exits
 WORKER_EXIT_GRACE_S = 10.0  # workers exit by themselves once the master says quit
@@ -66,12 +67,8 @@ class LocalBackend:
         self.plan = plan
         self.log = log
         self.progress = progress
-        self.master: Child | None = None
-        self.workers: list[Child] = []
-
-    def _locust(self, *args: str) -> list[str]:
-        files = ",".join(str(f) for f in self.plan.locust_files)
-        return [sys.executable, "-m", "loadtest.locust.agent", "-f", files, *args]
+        self.master: Adopted | None = None
+        self.workers: list[Adopted] = []
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -108,10 +105,12 @@ class LocalBackend:
         return outcome
 
     def _start(self) -> None:
+        """One process imports Locust and forks the master and the workers (loadtest.locust.forking),
+        which become this process's children; it returns once they run (their pids are known)."""
         port = free_port()
         logs = self.plan.run_dir / "logs"
-        env = self._env()
-        master_argv = self._locust(
+        logs.mkdir(parents=True, exist_ok=True)
+        master_args = [
             "--master",
             "--master-bind-host", "127.0.0.1",
             "--master-bind-port", str(port),
@@ -120,14 +119,41 @@ class LocalBackend:
             "--loadtest-expect-workers", str(self.plan.workers),
             *(["--loadtest-start-when", str(self.plan.start_file)] if self.plan.start_file else []),
             *self.plan.master_args,
-        )  # fmt: skip
-        self.master = Child("master", master_argv, logs / "master.log", env=env)
-        self.log("master_started", pid=self.master.pid, port=port, argv=master_argv)
-        for i in range(self.plan.workers):
-            argv = self._locust(
-                "--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *self.plan.worker_args
+        ]  # fmt: skip
+        worker_args = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port), *self.plan.worker_args]
+        processes = [("master", master_args)] + [(f"worker-{i}", worker_args) for i in range(self.plan.workers)]
+        files = ",".join(str(f) for f in self.plan.locust_files)
+        plan = {
+            "parent": os.getpid(),
+            "pids_file": str(logs / "fork-pids.json"),
+            "processes": [{"name": n, "argv": ["-f", files, *a], "log": str(logs / f"{n}.log")} for n, a in processes],
+        }
+        write_json_atomic(logs / "fork-plan.json", plan)
+        subreaper(True)  # from here until the forking process is reaped: its forks become ours
+        forker: Child | None = None
+        code: int | None = None
+        try:
+            forker = Child("fork", [sys.executable, "-m", FORKING, str(logs / "fork-plan.json")], logs / "fork.log",
+                           env=self._env())  # fmt: skip
+            code = forker.wait(self.plan.start_timeout_s)
+        finally:
+            if forker is not None:  # reaped: every fork it made is ours now; else (Ctrl-C, the deadline)
+                forker.stop(first=signal.SIGKILL)  # it and its forks are killed before they run anything
+            subreaper(False)
+        assert forker is not None
+        pids = read_json(logs / "fork-pids.json")
+        if code != 0 or not isinstance(pids, dict):
+            how = f"exited with code {code}" if code is not None else f"ran {self.plan.start_timeout_s:.0f} s"
+            raise RunError(
+                f"the process that starts the master and the workers {how}; its log ({forker.log_path}) ends:\n"
+                + forker.log_tail(),
+                hint="it imports Locust and the loadtest plugin: check the virtualenv (make setup)",
             )
-            child = Child(f"worker-{i}", argv, logs / f"worker-{i}.log", env=env)
+        adopted = {name: Adopted(name, int(pid), logs / f"{name}.log") for name, pid in pids.items()}
+        self.master = adopted["master"]
+        self.log("master_started", pid=self.master.pid, port=port, argv=["-f", files, *master_args])
+        for i in range(self.plan.workers):
+            child = adopted[f"worker-{i}"]
             self.workers.append(child)
             self.log("worker_started", index=i, pid=child.pid)
 
