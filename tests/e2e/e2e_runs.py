@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import psutil
 
+from loadtest.core.processes import alive
 from loadtest.stats import windows
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,17 +40,7 @@ class Finished:
         for pid in self.descendants:
             with contextlib.suppress(psutil.NoSuchProcess):
                 procs.append(psutil.Process(pid))
-        return alive_among(procs)
-
-
-def alive_among(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """Those still running (a zombie only waits to be reaped)."""
-    alive = []
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-    return alive
+        return alive(procs)
 
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:

@@ -9,7 +9,7 @@ import e2e_runs as runs
 import psutil
 import pytest
 
-from loadtest.core.processes import free_port
+from loadtest.core.processes import alive, free_port
 
 GOOD = """
 from locust import FastHttpUser, task, between
@@ -123,4 +123,4 @@ def test_a_worker_that_dies_during_start_up_is_reported_and_everything_is_stoppe
     started = [e["pid"] for e in events if e["event"] in ("master_started", "worker_started")]
     assert len(started) == 3  # the master and both workers had started (the workers die in moments)
     assert result.survivors() == []
-    assert runs.alive_among([psutil.Process(pid) for pid in started if psutil.pid_exists(pid)]) == []
+    assert alive([psutil.Process(pid) for pid in started if psutil.pid_exists(pid)]) == []

@@ -14,6 +14,8 @@ from typing import Any
 import e2e_runs as runs
 import psutil
 
+from loadtest.core.processes import alive
+
 
 def _fleet(pids: set[int]) -> dict[str, psutil.Process]:
     out = {}
@@ -27,9 +29,14 @@ def _fleet(pids: set[int]) -> dict[str, psutil.Process]:
     return out
 
 
-def test_the_forked_master_and_workers_are_the_controllers_own_children(tmp_path: Path, demo_target: Any) -> None:
+def _run(tmp_path: Path, host: str, duration: str, act: runs.Action) -> runs.Finished:
     path = tmp_path / "locustfile.py"
     path.write_text(runs.one_get_locustfile("/healthz", 0.1))
+    args = ["--locustfiles", str(path), "--host", host, "--users", "4", "--workers", "2", "--duration", duration]
+    return runs.run([*args, "--no-gate"], tmp_path / "results", act=act)
+
+
+def test_the_forked_master_and_workers_are_the_controllers_own_children(tmp_path: Path, demo_target: Any) -> None:
     seen: dict[str, Any] = {}
 
     def inspect(status: dict[str, Any], proc: Any, pids: set[int]) -> bool:
@@ -42,17 +49,12 @@ def test_the_forked_master_and_workers_are_the_controllers_own_children(tmp_path
         seen["pids"] = {name: p.pid for name, p in fleet.items()}
         seen["controller"] = proc.pid
         seen["forking"] = [  # the process that forked them is gone once they run
-            p.pid for p in runs.alive_among([psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)])
+            p.pid for p in alive([psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)])
             if not p.name().startswith("locust-") and "loadtest.locust.forking" in " ".join(p.cmdline())
         ]  # fmt: skip
         return True
 
-    result = runs.run(
-        ["--locustfiles", str(path), "--host", demo_target.url, "--users", "4", "--workers", "2",
-         "--duration", "4s", "--no-gate"],
-        tmp_path / "results",
-        act=inspect,
-    )  # fmt: skip
+    result = _run(tmp_path, demo_target.url, "4s", inspect)
     assert result.code == 0, result.stderr[-3000:]
     assert seen["names"] == ["locust-master", "locust-worker-0", "locust-worker-1"], seen
     assert set(seen["parents"].values()) == {seen["controller"]}, seen
@@ -77,8 +79,6 @@ def test_the_forked_master_and_workers_are_the_controllers_own_children(tmp_path
 
 
 def test_a_killed_controller_takes_the_forked_fleet_with_it(tmp_path: Path, demo_target: Any) -> None:
-    path = tmp_path / "locustfile.py"
-    path.write_text(runs.one_get_locustfile("/healthz", 0.1))
     fleet: list[psutil.Process] = []
 
     def kill_controller(status: dict[str, Any], proc: Any, pids: set[int]) -> bool:
@@ -88,15 +88,10 @@ def test_a_killed_controller_takes_the_forked_fleet_with_it(tmp_path: Path, demo
         proc.send_signal(signal.SIGKILL)
         return True
 
-    result = runs.run(
-        ["--locustfiles", str(path), "--host", demo_target.url, "--users", "4", "--workers", "2",
-         "--duration", "60s", "--no-gate"],
-        tmp_path / "results",
-        act=kill_controller,
-    )  # fmt: skip
+    result = _run(tmp_path, demo_target.url, "60s", kill_controller)
     assert result.code == -signal.SIGKILL
     assert len(fleet) == 3, fleet
     deadline = time.monotonic() + 10
-    while runs.alive_among(fleet) and time.monotonic() < deadline:
+    while alive(fleet) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert runs.alive_among(fleet) == [], "the forked master and workers outlived their controller"
+    assert alive(fleet) == [], "the forked master and workers outlived their controller"
