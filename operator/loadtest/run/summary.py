@@ -6,6 +6,7 @@ import math
 
 from loadtest.stats import histogram
 from loadtest.stats.artifact import EndpointStats, StatsArtifact
+from loadtest.stats.recording import in_aggregate
 
 
 def _ms(value: float | None) -> str:
@@ -69,7 +70,10 @@ def steady_state_rps(stats: StatsArtifact) -> tuple[float, float] | None:
     if "windows" in stats:  # v2: the window index has every window's request count
         rows = [(float(r[0]), int(r[2])) for r in stats["windows"]["index"]]
     else:
-        rows = [(float(i["t"]), sum(int(e["num_requests"]) for e in i["endpoints"])) for i in stats["intervals"]]
+        rows = [
+            (float(i["t"]), sum(int(e["num_requests"]) for e in i["endpoints"] if in_aggregate(e["method"])))
+            for i in stats["intervals"]
+        ]
     steady = [(t, n) for t, n in rows if t >= first and t + step <= ended]
     if not steady:
         return None

@@ -26,6 +26,15 @@ from loadtest.stats.artifact import EndpointStats, IntervalStats
 INTERVAL_S = 1.0  # window length; 1 s makes warm-up exclusion exact to the second
 REPORT_INTERVAL_S = 3.0  # Locust workers report every 3 s (locust.runners.WORKER_REPORT_INTERVAL)
 AGGREGATE_NAME = "Aggregated"
+# The request types of WebSocket sessions (loadtest.locust.websocket): connects, calls, pushes and
+# unexpected closes. Their rows are kept, judged and exported like any endpoint's, but they stay out
+# of the Aggregated row, its throughput and error rate: a push latency is not an HTTP response time.
+WS_CONNECT, WS_CALL, WS_PUSH, WS_CLOSE = WEBSOCKET_TYPES = ("WSCONNECT", "WSCALL", "WSPUSH", "WSCLOSE")
+
+
+def in_aggregate(method: str) -> bool:
+    """Whether an endpoint's requests count in the Aggregated row (every type but WebSocket's)."""
+    return method not in WEBSOCKET_TYPES
 
 EndpointKey = tuple[str, str]  # (method, name)
 
@@ -243,9 +252,11 @@ def window_start(t: float, interval_s: float = INTERVAL_S) -> float:
 
 
 def aggregate(accums: Iterable[EndpointAccum]) -> EndpointAccum:
+    """The Aggregated row: every endpoint's merged, WebSocket timings left out (`in_aggregate`)."""
     total = EndpointAccum(method="", name=AGGREGATE_NAME)
     for accum in accums:
-        total.merge(accum)
+        if in_aggregate(accum.method):
+            total.merge(accum)
     return total
 
 
@@ -377,18 +388,22 @@ class RunAggregate:
                 for stats in window["endpoints"]:
                     incoming = EndpointAccum.from_stats(stats)
                     key = (incoming.method, incoming.name)
-                    row[1] += incoming.num_requests
-                    row[2] += incoming.num_failures
-                    self.running_total.merge(incoming)
+                    counted = in_aggregate(incoming.method)
+                    if counted:
+                        row[1] += incoming.num_requests
+                        row[2] += incoming.num_failures
+                        self.running_total.merge(incoming)
                     targets = [self.cumulative]
                     if t in self.intervals:
                         targets.append(self.intervals[t])
-                        self.window_totals[t].merge(incoming)
+                        if counted:
+                            self.window_totals[t].merge(incoming)
                     if late:
                         targets.append(self._late_deltas.setdefault(t, {}))
                     if self._judged_start is not None and t >= self._judged_start:
                         targets.append(self._judged)
-                        self._judged_total.merge(incoming)
+                        if counted:
+                            self._judged_total.merge(incoming)
                     for target in targets:
                         if key not in target:
                             target[key] = EndpointAccum(method=key[0], name=key[1])

@@ -45,7 +45,16 @@ from loadtest.core.errors import GateError
 from loadtest.core.fileio import gc_paused
 from loadtest.stats import artifact
 from loadtest.stats.artifact import EndpointStats, IntervalStats, StatsArtifact
-from loadtest.stats.recording import EndpointAccum, EndpointKey, RunAggregate, Staircase, WindowPayload, subtract
+from loadtest.stats.recording import (
+    EndpointAccum,
+    EndpointKey,
+    RunAggregate,
+    Staircase,
+    WindowPayload,
+    in_aggregate,
+    subtract,
+)
+from loadtest.stats.recording import aggregate as aggregate_of
 
 WINDOWS_SCHEMA = "loadtest.windows/v1"
 WINDOWS_FILE = "windows.jsonl.gz"
@@ -310,15 +319,14 @@ def judged_total(
     """The merge of `judged(...)`'s endpoints, from the summary's aggregate less the windows before
     the start: no merge of every endpoint's whole histogram."""
     total = EndpointAccum.from_stats(aggregate)
-    part = EndpointAccum(total.method, total.name)
-    for accum in prior.values():
-        part.merge(accum)
+    part = aggregate_of(prior.values())
     try:
         out = subtract(total, part)
     except ValueError as exc:
         raise GateError(f"stats.json and its window log disagree: {exc}", hint=NOT_OURS) from exc
-    highs = [a.max_response_time_ms for a in judged_.values() if a.max_response_time_ms is not None]
-    lows = [a.min_response_time_ms for a in judged_.values() if a.min_response_time_ms is not None]
+    counted = [a for a in judged_.values() if in_aggregate(a.method)]
+    highs = [a.max_response_time_ms for a in counted if a.max_response_time_ms is not None]
+    lows = [a.min_response_time_ms for a in counted if a.min_response_time_ms is not None]
     out.max_response_time_ms = max(highs, default=None)
     out.min_response_time_ms = min(lows, default=None)
     return out

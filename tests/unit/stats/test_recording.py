@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 
 from loadtest.stats import histogram
-from loadtest.stats.recording import EndpointAccum, RunAggregate, WindowRecorder, window_start
+from loadtest.stats.recording import (
+    WEBSOCKET_TYPES,
+    EndpointAccum,
+    RunAggregate,
+    WindowRecorder,
+    aggregate,
+    in_aggregate,
+    window_start,
+)
 
 
 def test_requests_land_in_the_window_of_their_completion_second() -> None:
@@ -94,3 +102,23 @@ def test_percentiles_of_a_long_lived_total_match_the_reference_rule_as_it_grows(
         for p in (0.0, 0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0):
             assert total.percentile(p) == histogram.percentile(total.histogram, p), (step, p)
     assert total.sorted_keys() == sorted(total.histogram)
+
+
+def test_websocket_timings_keep_their_rows_but_stay_out_of_the_aggregate() -> None:
+    recorder = WindowRecorder()
+    for i in range(40):
+        recorder.record("GET", "/api", 10.0 + i, i % 10 == 0, now=500.5)
+        recorder.record("WSPUSH", "prices", 900.0, False, now=500.5)  # slow pushes: not an HTTP latency
+        recorder.record("WSCLOSE", "/ws", 60_000.0, True, now=500.5)  # every unexpected close fails
+    master = RunAggregate()
+    master.add_windows(recorder.drain(), users=1)
+    rows = {(a.method, a.name): a for a in master.endpoints()}
+    assert rows[("WSPUSH", "prices")].num_requests == 40 and rows[("WSCLOSE", "/ws")].num_failures == 40
+    total = master.total()
+    assert (total.num_requests, total.num_failures, total.max_response_time_ms) == (40, 4, 49.0)
+    assert master.index_rows()[-1][2:] == [40, 4]  # the window's requests and failures: HTTP only
+    judged, judged_total = master.judged(500.0, lambda start, late: {})
+    assert set(judged) == {("GET", "/api"), ("WSPUSH", "prices"), ("WSCLOSE", "/ws")}
+    assert (judged_total.num_requests, judged_total.max_response_time_ms) == (40, 49.0)
+    assert aggregate(judged.values()).num_requests == 40
+    assert [in_aggregate(m) for m in ("GET", "POST", "grpc", *WEBSOCKET_TYPES)] == [True] * 3 + [False] * 4
