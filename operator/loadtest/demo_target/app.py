@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from loadtest.core.processes import die_with_parent
@@ -29,8 +29,15 @@ from loadtest.demo_target.config import AppConfig
 from loadtest.demo_target.counters import UNMATCHED, ProcessCounters, read_totals
 from loadtest.demo_target.faults import FaultSpecError, FaultTable, parse_fault
 from loadtest.demo_target.queries import Store
+from loadtest.demo_target.realtime import COUNTERS as WS_COUNTERS
+from loadtest.demo_target.realtime import FAULT_KEYS as WS_FAULT_KEYS
+from loadtest.demo_target.realtime import PATH as WS_PATH
+from loadtest.demo_target.realtime import Realtime
 
-COUNTER_KEYS: tuple[str, ...] = (*ROUTE_KEYS, UNMATCHED)
+__all__ = ["COUNTER_KEYS", "FAULT_KEYS", "WS_COUNTERS", "create_app", "worker_app"]
+
+COUNTER_KEYS: tuple[str, ...] = (*ROUTE_KEYS, UNMATCHED, *WS_COUNTERS)
+FAULT_KEYS: tuple[str, ...] = (*ROUTE_KEYS, *WS_FAULT_KEYS)
 UNCOUNTED_PREFIXES = ("/_control/", "/healthz")  # api.md: control and health are never "served"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -47,7 +54,7 @@ class Runtime:
     def open(self) -> None:
         self.store = Store(self.config.db_path)
         self.counters = ProcessCounters(self.config.counters_dir, COUNTER_KEYS)
-        self.faults = FaultTable(self.config.faults_path, ROUTE_KEYS)
+        self.faults = FaultTable(self.config.faults_path, FAULT_KEYS)
 
     def close(self) -> None:
         if self.counters is not None:
@@ -123,8 +130,10 @@ class Control:
 
     async def stats(self, request: Request) -> Response:
         _loopback_only(request)
-        served, by_route = read_totals(self.runtime.config.counters_dir, COUNTER_KEYS)
-        return JSONResponse({"served": served, "by_route": by_route})
+        _, counts = read_totals(self.runtime.config.counters_dir, COUNTER_KEYS)
+        by_route = {key: n for key, n in counts.items() if key not in WS_COUNTERS}
+        websocket = {key: counts.get(key, 0) for key in WS_COUNTERS}  # every counter, zeros too
+        return JSONResponse({"served": sum(by_route.values()), "by_route": by_route, "websocket": websocket})
 
     async def get_faults(self, request: Request) -> Response:
         _loopback_only(request)
@@ -134,7 +143,7 @@ class Control:
         _loopback_only(request)
         try:
             body = json.loads(await request.body())
-            fault = parse_fault(body, ROUTE_KEYS)
+            fault = parse_fault(body, FAULT_KEYS)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=f"body: not JSON ({exc})") from exc
         except FaultSpecError as exc:
@@ -145,9 +154,9 @@ class Control:
     async def delete_faults(self, request: Request) -> Response:
         _loopback_only(request)
         route = request.query_params.get("route")
-        if route is not None and route not in ROUTE_KEYS:
+        if route is not None and route not in FAULT_KEYS:
             raise HTTPException(
-                status_code=422, detail=f"route: {route!r} is not a route; use one of {list(ROUTE_KEYS)}"
+                status_code=422, detail=f"route: {route!r} is not a route; use one of {list(FAULT_KEYS)}"
             )
         self._faults().clear(route)
         return self._listing()
@@ -177,6 +186,7 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/_control/faults", control.get_faults, methods=["GET"]),
         Route("/_control/faults", control.put_fault, methods=["PUT"]),
         Route("/_control/faults", control.delete_faults, methods=["DELETE"]),
+        WebSocketRoute(WS_PATH, Realtime(config.jwt_secret, lambda: runtime.counters, lambda: runtime.faults).endpoint),
     ]
 
     @contextlib.asynccontextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loadtest.core.errors import LoadtestError, SpecError
-from loadtest.demo_target.api import ROUTE_KEYS
+from loadtest.demo_target.app import FAULT_KEYS
 from loadtest.demo_target.db import DEMO_PASSWORD, USER_COUNT
 from loadtest.demo_target.faults import Fault, parse_flag
 
@@ -87,7 +87,7 @@ def resolve_faults(args: argparse.Namespace, env: Mapping[str, str]) -> list[Fau
         if values is None:
             raw = env.get(ENV_PREFIX + name.upper(), "")
             values = [item for item in raw.split(",") if item.strip()]
-        faults.extend(parse_flag(value, field, ROUTE_KEYS) for value in values)
+        faults.extend(parse_flag(value, field, FAULT_KEYS) for value in values)
     return faults
 
 

@@ -35,8 +35,7 @@ import psutil
 
 from loadtest.core.errors import RunError
 from loadtest.core.processes import alive, descendants, die_with_parent, kill_all
-from loadtest.demo_target.api import ROUTE_KEYS
-from loadtest.demo_target.app import COUNTER_KEYS
+from loadtest.demo_target.app import COUNTER_KEYS, FAULT_KEYS, WS_COUNTERS
 from loadtest.demo_target.config import LOG_FILENAME, SERVER_INFO_FILENAME
 from loadtest.demo_target.counters import process_ids, read_file
 from loadtest.demo_target.db import PreparedDb, prepare_database
@@ -235,7 +234,7 @@ class DemoTarget:
             raise RunError(f"demo target: {method} {path} answered {exc.code}: {detail}") from exc
 
     def stats(self) -> dict[str, Any]:
-        """`GET /_control/stats`: {"served": n, "by_route": {...}} summed over every process."""
+        """`GET /_control/stats`: {"served": n, "by_route": {...}, "websocket": {...}} over every process."""
         return self._request("GET", "/_control/stats")
 
     def served(self, settle_s: float = 0.0, timeout_s: float = 10.0) -> int:
@@ -260,14 +259,15 @@ class DemoTarget:
         for path in sorted(self._counters_dir().glob("*.bin")):
             counts = read_file(path, COUNTER_KEYS)
             if counts is not None and path.stem.isdigit():
-                result[int(path.stem)] = sum(counts.values()) if route is None else counts.get(route, 0)
+                served = sum(n for key, n in counts.items() if key not in WS_COUNTERS)  # HTTP requests only
+                result[int(path.stem)] = served if route is None else counts.get(route, 0)
         return result
 
     def set_fault(self, route: str, delay_ms: int = 0, error_rate: float = 0.0, status: int = 503,
                   seed: int | None = None) -> None:  # fmt: skip
         """Slow and/or fail `route` ("METHOD template", e.g. "GET /api/products/{id}") in every process."""
-        if route not in ROUTE_KEYS:
-            raise RunError(f"DemoTarget.set_fault: route {route!r} is unknown; use one of {list(ROUTE_KEYS)}")
+        if route not in FAULT_KEYS:
+            raise RunError(f"DemoTarget.set_fault: route {route!r} is unknown; use one of {list(FAULT_KEYS)}")
         body: dict[str, Any] = {
             "route": route,
             "delay_ms": delay_ms,

@@ -21,7 +21,7 @@ from uvicorn.supervisors import Multiprocess
 
 from loadtest.core.errors import RunError
 from loadtest.demo_target import counters
-from loadtest.demo_target.api import ROUTE_KEYS
+from loadtest.demo_target.app import FAULT_KEYS
 from loadtest.demo_target.config import CONFIG_ENV, CONFIG_FILENAME, SERVER_INFO_FILENAME, AppConfig
 from loadtest.demo_target.db import PreparedDb, prepare_database
 from loadtest.demo_target.faults import Fault, FaultTable
@@ -106,7 +106,7 @@ def prepare(options: ServeOptions) -> tuple[AppConfig, PreparedDb]:
     config = AppConfig.for_data_dir(options.data_dir, db.path)
     config.write(options.data_dir / CONFIG_FILENAME)
     counters.reset(config.counters_dir)
-    FaultTable(config.faults_path, ROUTE_KEYS).replace_all(list(options.faults))
+    FaultTable(config.faults_path, FAULT_KEYS).replace_all(list(options.faults))
     return config, db
 
 
