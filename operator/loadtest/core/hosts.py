@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 ENV = "LOADTEST_GUARD_HOSTS"  # the effective allowlist, comma-separated, set for every Locust process
 
@@ -70,3 +70,12 @@ def from_env(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [e.strip() for e in value.split(",") if e.strip()]
+
+
+def ws_url(host: str, path: str) -> str:
+    """The WebSocket URL for `path` on a host: http -> ws, https -> wss (ws and wss stay)."""
+    parts = urlsplit(host)
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
+    if scheme is None or not parts.netloc:
+        raise ValueError(f"host: {host!r} is not an http(s):// or ws(s):// URL; pass e.g. http://127.0.0.1:8080")
+    return urlunsplit((scheme, parts.netloc, path, "", ""))

@@ -66,6 +66,7 @@ class WorkerTrack:
     loop_lag_max_ms: float = 0.0
     runqueue_wait_percent: float = 0.0
     users: int = 0
+    connections: int = 0  # WebSocket connections open on it, as of its last report
     num_requests: int = 0
     samples: list[WorkerSample] = field(default_factory=list)
 
@@ -215,6 +216,7 @@ class MasterPlugin:
         track.loop_lag_max_ms = float(payload.get("loop_lag_max_ms", 0.0))
         track.runqueue_wait_percent = float(payload.get("runqueue_wait_percent", 0.0))
         track.users = int(payload.get("users", 0))
+        track.connections = int(payload.get("connections", 0))
         track.final = track.final or bool(payload.get("final"))
         if track.final:
             self.final_report.set()
@@ -229,6 +231,7 @@ class MasterPlugin:
                 loop_lag_max_ms=track.loop_lag_max_ms,
                 runqueue_wait_percent=track.runqueue_wait_percent,
                 users=track.users,
+                connections=track.connections,
             )
         )
 
@@ -405,6 +408,7 @@ class MasterPlugin:
             "started_at": self.started_at,
             "spawn_complete_at": self.spawn_complete_at,
             "max_worker_cpu": max((w.cpu_percent for w in self.workers.values()), default=0.0),
+            "connections": sum(w.connections for w in self.workers.values() if not w.gone),
             "metrics_port": self.metrics_server.port if self.metrics_server is not None else None,
         }
 

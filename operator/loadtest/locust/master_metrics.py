@@ -75,6 +75,7 @@ class MasterMetricsSource:
                     memory_bytes=int(node.memory_usage) if node is not None else track.memory_bytes,
                     users=int(node.user_count) if node is not None else track.users,
                     loop_lag_ms=track.loop_lag_ms if track.samples else None,
+                    connections=0 if track.gone else track.connections,
                 )
             )
         return views

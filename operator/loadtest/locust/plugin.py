@@ -25,7 +25,8 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtest.locust import allowlist, auth
 from loadtest.locust.master import MasterPlugin
 from loadtest.locust.master_metrics import start_metrics_server
-from loadtest.stats.recording import WindowRecorder
+from loadtest.locust.websocket import open_connections as websocket_connections
+from loadtest.stats.recording import WindowRecorder, in_aggregate
 
 logger = logging.getLogger("loadtest.locust.plugin")
 
@@ -123,7 +124,7 @@ class WorkerPlugin:
         self, request_type: str, name: str, response_time: float | None, exception: Any = None, **_: Any
     ) -> None:
         self.recorder.record(request_type, name, response_time, exception is not None)
-        if id(gevent.getcurrent()) in self._in_task:
+        if id(gevent.getcurrent()) in self._in_task and in_aggregate(request_type):  # the planned rate's requests
             self.task_requests += 1
 
     def on_test_start(self, **_: Any) -> None:
@@ -145,6 +146,7 @@ class WorkerPlugin:
             "loop_lag_max_ms": lags[-1] if lags else 0.0,
             "runqueue_wait_percent": self._runqueue_wait_percent(),
             "users": runner.user_count if runner else 0,
+            "connections": websocket_connections(),
             "final": self.stopped,
             "blocked": _guard.drain() if _guard is not None else {},
             "tasks": self.tasks,

@@ -79,6 +79,7 @@ class WorkerView:
     memory_bytes: int  # resident set size
     users: int  # users running on this worker
     loop_lag_ms: float | None  # gevent loop lag over the last report (the p90 of its probes); None: not yet
+    connections: int = 0  # WebSocket connections open on it (loadtest.locust.websocket), as of its last report
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,9 @@ class LoadtestCollector(Collector):
         cpu = GaugeMetricFamily(f"{PREFIX}_worker_cpu_usage_ratio", "Worker process CPU, 1 = one core.", labels=wl)
         memory = GaugeMetricFamily(f"{PREFIX}_worker_memory_bytes", "Worker resident memory.", labels=wl)
         users = GaugeMetricFamily(f"{PREFIX}_worker_users", "Users running on the worker.", labels=wl)
+        connections = GaugeMetricFamily(
+            f"{PREFIX}_worker_websocket_connections", "WebSocket connections open on the worker.", labels=wl
+        )
         lag = GaugeMetricFamily(
             f"{PREFIX}_worker_loop_lag_seconds", "Event-loop lag over the last report (p90 of the probes).", labels=wl
         )
@@ -328,9 +332,10 @@ class LoadtestCollector(Collector):
             cpu.add_metric(wv, worker.cpu_percent / 100.0)
             memory.add_metric(wv, worker.memory_bytes)
             users.add_metric(wv, worker.users)
+            connections.add_metric(wv, worker.connections)
             if worker.loop_lag_ms is not None:
                 lag.add_metric(wv, worker.loop_lag_ms / 1000.0)
-        yield from (cpu, memory, users, lag)
+        yield from (cpu, memory, users, connections, lag)
 
     def _sla(self, base: tuple[str, str]) -> Iterator[Metric]:
         labels = list(BASE_LABELS)

@@ -64,6 +64,7 @@ class WorkerSample(TypedDict):
     # high on an oversubscribed machine even when the worker's own CPU use looks modest
     runqueue_wait_percent: float
     users: int
+    connections: NotRequired[int]  # WebSocket connections open on the worker (loadtest.locust.websocket)
 
 
 class WorkerStats(TypedDict):

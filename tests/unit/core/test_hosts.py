@@ -35,3 +35,12 @@ def test_the_environment_form_round_trips_and_tells_unset_from_empty() -> None:
     assert hosts.from_env(hosts.to_env(["a:1", "*.b"])) == ["a:1", "*.b"]
     assert hosts.from_env(None) is None
     assert hosts.from_env("") == []
+
+
+def test_ws_url_follows_the_hosts_scheme_and_refuses_what_is_not_a_url() -> None:
+    assert hosts.ws_url("http://127.0.0.1:8080", "/ws") == "ws://127.0.0.1:8080/ws"
+    assert hosts.ws_url("https://staging.example.com/base/", "/ws") == "wss://staging.example.com/ws"
+    assert hosts.ws_url("wss://feed.example.com", "/prices") == "wss://feed.example.com/prices"
+    for bad in ("ftp://example.com", "127.0.0.1:8080", "http://"):
+        with pytest.raises(ValueError, match="is not an http"):
+            hosts.ws_url(bad, "/ws")

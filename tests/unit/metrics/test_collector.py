@@ -194,11 +194,13 @@ def test_workers_by_state_always_list_all_five_states() -> None:
 def test_worker_resources_are_in_base_units_and_lag_is_absent_until_reported() -> None:
     source = FakeSource(
         worker_views=[
-            WorkerView("w1", "running", 93.0, 150_000_000, 7, 12.5),
+            WorkerView("w1", "running", 93.0, 150_000_000, 7, 12.5, connections=4_990),
             WorkerView("w2", "ready", 0.0, 90_000_000, 0, None),
         ]
     )
     registry = scrape(source)
+    assert value(registry, "loadtest_worker_websocket_connections", worker="w1") == 4_990
+    assert value(registry, "loadtest_worker_websocket_connections", worker="w2") == 0
     assert value(registry, "loadtest_worker_cpu_usage_ratio", worker="w1") == 0.93
     assert value(registry, "loadtest_worker_memory_bytes", worker="w1") == 150_000_000
     assert value(registry, "loadtest_worker_users", worker="w1") == 7
