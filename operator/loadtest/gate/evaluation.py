@@ -41,7 +41,7 @@ from loadtest.gate.sla import (
 from loadtest.gate.verdict import RUN_GROUP, Check, Gate, Outcome, Result, Verdict, Window, number
 from loadtest.stats import windows
 from loadtest.stats.artifact import EndpointStats, StatsArtifact, window_starts
-from loadtest.stats.recording import AGGREGATE_NAME, EndpointAccum, EndpointKey, aggregate
+from loadtest.stats.recording import AGGREGATE_NAME, WS_CLOSE, WS_CONNECT, EndpointAccum, EndpointKey, aggregate
 
 SETTLE_S = 10.0  # workers report every 3 s: a window this old has all its requests (the abort cache)
 
@@ -311,6 +311,78 @@ def threshold_checks(
     return checks
 
 
+def held_connections(artifact: StatsArtifact, start: float, end: float) -> tuple[int, float] | None:
+    """The fewest WebSocket connections the workers held open together from `start` to `end`, and
+    when: each worker's count as of its last report (every ~3 s), summed once every worker has
+    reported in the window; a lost worker holds none from its loss on. None: no report in it."""
+    changes: list[tuple[float, str, int]] = []
+    for worker in artifact["workers"]:
+        changes += [(s["t"], worker["id"], int(s.get("connections", 0))) for s in worker["samples"]]
+        lost_at = worker.get("lost_at")
+        if lost_at is not None and worker.get("resumed_at") is None:
+            changes.append((lost_at, worker["id"], 0))
+    reporting = {wid for t, wid, _ in changes if start <= t <= end}
+    held: dict[str, int] = {}
+    fewest: tuple[int, float] | None = None
+    for t, wid, n in sorted(changes):
+        if not start <= t <= end:
+            continue
+        held[wid] = n
+        if len(held) == len(reporting) and (fewest is None or sum(held.values()) < fewest[0]):
+            fewest = (sum(held.values()), t)
+    return fewest
+
+
+def websocket_checks(artifact: StatsArtifact, sla: Sla, window: Window) -> list[Check]:
+    """The `websocket` section: connects and unexpected closes over the whole run (every endpoint
+    row of the summary: connections open and drop while users spawn too), and the connections
+    held after warm-up."""
+    limits = sla.websocket
+    if limits is None:
+        return []
+    rows: dict[str, EndpointAccum] = {kind: EndpointAccum(method=kind, name="") for kind in (WS_CONNECT, WS_CLOSE)}
+    for stats in artifact["endpoints"]:
+        if stats["method"] in rows:
+            rows[stats["method"]].merge(EndpointAccum.from_stats(stats))
+    checks: list[Check] = []
+    if limits.connect is not None:
+        subject = _Subject("websocket", "connect", rows[WS_CONNECT])
+        checks += _threshold_checks(sla, limits.connect, subject, 0.0, None)
+    if limits.disconnect_rate is not None:
+        rate = limits.disconnect_rate
+        opened = rows[WS_CONNECT].num_requests - rows[WS_CONNECT].num_failures
+        closes = rows[WS_CLOSE].num_requests
+        need = limits.min_samples or default_min_samples_for_error_budget(rate.value)
+        measured = 100.0 * closes / opened if opened else None
+        text = rate.describe("%")
+        said = f"{closes} unexpected closes of {opened} connections opened"
+        if measured is None or opened < need:
+            result: Result = "inconclusive"
+            why = f"only {opened} connections opened; disconnect_rate {text} needs at least {need} (min_samples)"
+        elif rate.holds(measured):
+            result, why = "pass", said
+        else:
+            result, why = "fail", f"disconnect_rate {_fmt(measured, '%')} breaches {text}: {said}"
+        checks.append(Check("websocket", "connections", "disconnect_rate", measured, text, "%", opened, result, why))
+    if limits.min_connections is not None:
+        need = limits.min_connections
+        fewest = None
+        if window.start is not None and window.end is not None:
+            fewest = held_connections(artifact, window.start, window.end)
+        if fewest is None:
+            checks.append(Check("websocket", "connections", "min_connections", None, f">= {need}", "", 0,
+                                "inconclusive", "no worker reported its connections after warm-up"))  # fmt: skip
+        else:
+            low, at = fewest
+            since = at - (window.start or at)
+            ok = low >= need
+            why = (f"at least {low} connections open at every report after warm-up" if ok else
+                   f"only {low} connections open {since:.0f} s after warm-up, fewer than {need}")  # fmt: skip
+            checks.append(Check("websocket", "connections", "min_connections", float(low), f">= {need}", "", low,
+                                "pass" if ok else "fail", why))  # fmt: skip
+    return checks
+
+
 def _run_checks(artifact: StatsArtifact, sla: Sla, window: Window, total: EndpointAccum) -> list[Check]:
     checks: list[Check] = []
     complete = artifact["complete"]
@@ -385,8 +457,9 @@ def integrity_checks(artifact: StatsArtifact) -> list[Check]:
         total = sum(blocked.values())
         if blocked:
             hosts = ", ".join(f"{h} ({n})" for h, n in sorted(blocked.items(), key=lambda kv: -kv[1]))
-            result, why = "fail", (
-                f"{total} request(s) to hosts outside the allowlist {entries} were refused before sending: {hosts}"
+            result, why = (
+                "fail",
+                (f"{total} request(s) to hosts outside the allowlist {entries} were refused before sending: {hosts}"),
             )
         elif entries is None:
             result, why = "warn", "the allowlist was not enforced in the Locust processes (no LOADTEST_GUARD_HOSTS)"
@@ -422,6 +495,7 @@ def evaluate(
     merged, total = judged_merge(artifact, window)
     checks = _run_checks(artifact, sla, window, total)
     checks += threshold_checks(artifact, sla, window, merged, unmatched=unmatched, total=total)
+    checks += websocket_checks(artifact, sla, window)
     outcome, reason = _outcome(checks)
     aborts = [e["detail"] for e in artifact["events"] if e["kind"] == "abort"]
     return Verdict(
@@ -488,7 +562,7 @@ class AbortMonitor:
             t = float(interval["t"])
             if t < start:
                 continue
-            requests = sum(int(e["num_requests"]) for e in interval["endpoints"])
+            requests = sum(int(e["num_requests"]) for e in interval["endpoints"])  # any change, any type
             if t in self._settled_counts:
                 if self._settled_counts[t] != requests:
                     self._start = None  # a late report changed a cached interval: start over

@@ -455,6 +455,36 @@ class Saturation(_Strict):
     )
 
 
+class WebSocketLimits(_Strict):
+    """The connections of WebSocket sessions (loadtest.locust.websocket), judged over the whole run:
+    users connect while they spawn, before any warm-up ends. Timings of calls and pushes are
+    endpoint thresholds (method WSCALL / WSPUSH), judged after warm-up like any endpoint's."""
+
+    connect: Threshold | None = Field(
+        default=None,
+        description="Limits on every connect of the run (the WSCONNECT rows merged): e.g. {p95: 500, "
+        "success_rate: '>= 99'}.",
+    )
+    disconnect_rate: ErrorRateLimit | None = Field(
+        default=None,
+        description="Unexpected closes (WSCLOSE) per connection opened, in percent: e.g. '< 1%'.",
+    )
+    min_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="Connections the workers held open together at every report after warm-up, until the stop.",
+    )
+    min_samples: int | None = Field(
+        default=None, ge=1, description="Connections needed to judge disconnect_rate (default: from the limit)."
+    )
+
+    @model_validator(mode="after")
+    def _no_abort(self) -> WebSocketLimits:
+        if self.connect is not None and self.connect.abort:
+            raise PydanticCustomError("abort", "websocket.connect is judged after the run: 'abort' does not apply")
+        return self
+
+
 class Sla(_Strict):
     """A whole SLA file."""
 
@@ -474,6 +504,7 @@ class Sla(_Strict):
     saturation: Saturation = Field(default_factory=lambda: Saturation())
     aggregate: AggregateThreshold | None = None
     endpoints: list[EndpointThreshold] = Field(default_factory=list)
+    websocket: WebSocketLimits | None = None
     regression: Regression | None = Field(
         default=None, description="Limits against earlier comparable runs from the run history (README)."
     )

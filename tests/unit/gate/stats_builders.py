@@ -47,16 +47,21 @@ def worker(
     lost: bool = False,
     runqueue: Sequence[float] | None = None,
     every: float = 3.0,
+    connections: Sequence[int] | None = None,
+    lost_at: float | None = None,
 ) -> WorkerStats:
     lags = lag if lag is not None else [1.0] * len(cpu)
     waits = runqueue if runqueue is not None else [2.0] * len(cpu)
+    conns = connections if connections is not None else [0] * len(cpu)
     samples = [
         WorkerSample(
-            t=t0 + every * (i + 1), cpu_percent=c, loop_lag_ms=g, loop_lag_max_ms=g, runqueue_wait_percent=w, users=10
+            t=t0 + every * (i + 1), cpu_percent=c, loop_lag_ms=g, loop_lag_max_ms=g, runqueue_wait_percent=w, users=10,
+            connections=n,
         )
-        for i, (c, g, w) in enumerate(zip(cpu, lags, waits, strict=True))
-    ]
-    return WorkerStats(id=wid, index=0, state="stopped", lost=lost, num_requests=100, samples=samples)
+        for i, (c, g, w, n) in enumerate(zip(cpu, lags, waits, conns, strict=True))
+    ]  # fmt: skip
+    return WorkerStats(id=wid, index=0, state="stopped", lost=lost or lost_at is not None, lost_at=lost_at,
+                       resumed_at=None, num_requests=100, samples=samples)  # fmt: skip
 
 
 def artifact(
