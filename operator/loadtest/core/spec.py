@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from loadtest.core.errors import SpecError
 
 USERS_PER_WORKER_DEFAULT = 500  # measured on a 2-core runner: see README "Choosing the worker count"
+CONNECTIONS_PER_WORKER_DEFAULT = 5000  # WebSocket connections one worker holds: README "WebSocket load"
 DEFAULT_DURATION = "1m"  # `make loadtest` must finish within two minutes including start-up
 # 50 users of the bundled scenario make ~25 req/s: a 1-minute run gives every SLA group the samples
 # its p95 and success rate need (10 users left the smallest groups short: INCONCLUSIVE by default)
@@ -100,6 +101,11 @@ class RunSpec(BaseModel):
     shape_options: dict[str, Any] = Field(default_factory=dict)
     workers: int | None = Field(None, description="worker processes/pods; default from users")
     users_per_worker: int = Field(USERS_PER_WORKER_DEFAULT)
+    connections_per_worker: int = Field(
+        CONNECTIONS_PER_WORKER_DEFAULT,
+        description="WebSocket connections one worker holds; with a locustfile that declares "
+        "websocket_connections, workers >= planned connections / this",
+    )
     tags: list[str] = Field(default_factory=list)
     exclude_tags: list[str] = Field(default_factory=list)
     sla: Path | None = Field(None, description="SLA file; default the scenario's sla.yaml")
@@ -130,7 +136,7 @@ class RunSpec(BaseModel):
     demo_workers: int = Field(2, description="server processes of the bundled demo target")
     progress: Progress = Progress.AUTO
 
-    @field_validator("users", "users_per_worker", "demo_workers")
+    @field_validator("users", "users_per_worker", "connections_per_worker", "demo_workers")
     @classmethod
     def _positive_int(cls, v: int) -> int:
         if v <= 0:

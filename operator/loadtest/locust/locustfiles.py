@@ -8,6 +8,7 @@ classes with their weights and mean wait, and any LoadTestShape.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -82,6 +83,43 @@ def planned_request_rate(planned_task_rate: float | None, tasks: int, task_reque
     if planned_task_rate is None:
         return None
     return planned_task_rate * (requests_per_task(tasks, task_requests) or 1.0)
+
+
+CONNECTIONS_ATTRIBUTE = "websocket_connections"
+
+
+def declared_connections(files: list[Path]) -> tuple[int, str | None]:
+    """The most WebSocket connections one user of these files holds, and its class: the literal
+    `websocket_connections = N` in a class body (read without importing anything, so workers and
+    file limits are sized before any process starts). (0, None) when no class declares it."""
+    most: tuple[int, str | None] = (0, None)
+    for path in files:
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (OSError, SyntaxError, ValueError):
+            continue  # the probe reports it, with file and line
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            for stmt in node.body:
+                value: ast.expr | None
+                if isinstance(stmt, ast.Assign):
+                    targets, value = stmt.targets, stmt.value
+                elif isinstance(stmt, ast.AnnAssign):
+                    targets, value = [stmt.target], stmt.value
+                else:
+                    continue
+                if not any(isinstance(t, ast.Name) and t.id == CONNECTIONS_ATTRIBUTE for t in targets):
+                    continue
+                if not isinstance(value, ast.Constant) or type(value.value) is not int or value.value < 0:
+                    raise SpecError(
+                        f"{path}:{stmt.lineno}: {node.name}.{CONNECTIONS_ATTRIBUTE} must be a whole number written "
+                        "as a literal",
+                        hint=f"write e.g. `{CONNECTIONS_ATTRIBUTE} = 1` in the class body",
+                    )
+                if value.value > most[0]:
+                    most = (value.value, node.name)
+    return most
 
 
 def resolve_files(spec: RunSpec) -> tuple[list[Path], list[Path]]:

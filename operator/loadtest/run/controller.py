@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import resource
 import secrets
 import shutil
 import signal
@@ -32,11 +33,11 @@ from loadtest.core.exitcodes import ExitCode
 from loadtest.core.progress import ProgressDisplay
 from loadtest.core.spec import Backend, RunSpec, new_run_id, to_yaml
 from loadtest.locust import shapes
-from loadtest.locust.locustfiles import LocustfileInfo, probe, resolve_files, stop_probes
+from loadtest.locust.locustfiles import LocustfileInfo, declared_connections, probe, resolve_files, stop_probes
 from loadtest.run import summary
 from loadtest.run.background import Background, Refused
 from loadtest.run.gating import gate_after_run
-from loadtest.run.preflight import check_allowed, check_reachable
+from loadtest.run.preflight import check_allowed, check_reachable, file_limit
 from loadtest.stats import artifact
 
 if TYPE_CHECKING:
@@ -89,7 +90,14 @@ def prepare(spec: RunSpec) -> Prepared:
 
         sla_module.load(sla_path)  # a bad SLA file is a usage error before any load
     peak = shapes.peak_users(shape) if shape is not None else spec.users
-    workers = spec.workers if spec.workers is not None else max(1, -(-peak // spec.users_per_worker))
+    each, declaring = declared_connections(files)
+    connections = peak * each
+    workers = spec.workers if spec.workers is not None else max(
+        1, -(-peak // spec.users_per_worker), -(-connections // spec.connections_per_worker)
+    )
+    if connections and spec.backend == Backend.LOCAL:
+        _raise_file_limit(connections, workers, 0 if spec.host else spec.demo_workers,
+                          f"users = {peak:,} with {declaring}.websocket_connections = {each}")  # fmt: skip
     run_id = spec.run_id or new_run_id(spec.scenario_name)
     check_artifacts_dir(spec)  # last of the local checks: the verdict's room is reserved right after
     run_dir = spec.artifacts_dir / run_id
@@ -99,6 +107,16 @@ def prepare(spec: RunSpec) -> Prepared:
     if spec.backend != Backend.LOCAL:
         last_checks(prepared)  # the local backend runs them while its processes start
     return prepared
+
+
+def _raise_file_limit(connections: int, workers: int, target_processes: int, what: str) -> None:
+    """Every process of a local run may open its share of the WebSocket connections: the soft limit
+    on open files is raised where the hard limit allows it (the processes inherit it), else refused."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    unlimited = -1 if hard == resource.RLIM_INFINITY else hard
+    need = file_limit(connections, workers, target_processes, soft, unlimited, what)
+    if need > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 def last_checks(p: Prepared) -> None:

@@ -7,11 +7,12 @@ before anything starts.
 
 from __future__ import annotations
 
+import math
 import urllib.error
 import urllib.request
 
 from loadtest.core import hosts
-from loadtest.core.errors import PreflightError
+from loadtest.core.errors import PreflightError, SpecError
 
 PREFLIGHT_TIMEOUT_S = 5.0  # one request; a slow staging box still answers within this
 
@@ -40,3 +41,33 @@ def check_reachable(host: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> int:
             f"host = {host!r} is unreachable: {reason}",
             hint="no worker was started; check the address, VPN or port (a pre-flight GET / must get any HTTP answer)",
         ) from exc
+
+
+FILES_RESERVE = 256  # open files a process needs besides its connections (libraries, logs, its master)
+
+
+def open_files_needed(connections: int, workers: int, target_processes: int) -> int:
+    """Open files the busiest process needs: a worker's share of the WebSocket connections, or (for
+    the bundled demo target, `target_processes` > 0) a target process's share; plus the reserve."""
+    share = math.ceil(connections / workers)
+    if target_processes:
+        share = max(share, math.ceil(connections / target_processes))
+    return share + FILES_RESERVE
+
+
+def file_limit(connections: int, workers: int, target_processes: int, soft: int, hard: int, what: str) -> int:
+    """The soft limit on open files the run needs (at least `soft`; children inherit it), or a
+    refusal before anything starts when even the hard limit is too low. `hard` < 0: unlimited."""
+    need = open_files_needed(connections, workers, target_processes)
+    if need <= soft:
+        return soft
+    if 0 <= hard < need:
+        spread = math.ceil(connections / max(1, hard - FILES_RESERVE))
+        raise SpecError(
+            f"{what} plan {connections:,} WebSocket connections: {need:,} open files in one process "
+            f"({connections:,} over {workers} workers" + (f" and {target_processes} demo target processes"
+            if target_processes else "") + f"), but this machine allows {hard:,} (the hard limit, `ulimit -Hn`)",
+            hint=f"raise the hard limit (ulimit -Hn, systemd LimitNOFILE, a container's nofile), or spread the "
+            f"connections over at least {spread} processes: --workers, and --demo-workers for the demo target",
+        )  # fmt: skip
+    return need
