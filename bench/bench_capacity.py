@@ -33,8 +33,8 @@ from loadtest.stats import artifact  # noqa: E402
 def _role(proc: psutil.Process) -> str:
     argv = proc.cmdline()
     cmd = " ".join(argv)
-    if "loadtest.locust.agent" in cmd:
-        return "locust master" if "--master" in argv else f"locust worker pid {proc.pid}"
+    if proc.name().startswith("locust-"):  # forked and named by loadtest.locust.forking
+        return "locust master" if proc.name() == "locust-master" else f"locust worker pid {proc.pid}"
     if "demo_target" in cmd or "uvicorn" in cmd or "multiprocessing" in cmd:
         return f"demo target pid {proc.pid}"
     return f"other pid {proc.pid}: {cmd[:40]}"

@@ -2,9 +2,10 @@
 
 One master and one worker drive the bundled demo target as fast as they can (bench_guard's
 locustfile: FastHttpUser, no wait, /healthz; 20 users) for a fixed time, alternately as raw
-Locust (`python -m locust`) and as the local backend starts them (`python -m
-loadtest.locust.agent` with the plugin: exact windows on the worker; merging, the window log,
-status and stats.json on the master), in one invocation.
+Locust (`python -m locust`) and with the plugin (`python -m loadtest.locust.agent`: exact windows
+on the worker; merging, the window log, status and stats.json on the master), in one invocation.
+Both sides start as separate processes here; the local backend forks its processes from one
+import instead (loadtest.locust.forking), which runs the same code.
 Reported per kind, medians of the rounds: requests per second over the run (Locust's own count,
 from its CSV), and the master's CPU seconds (its rusage at exit); and the plugin / raw ratios,
 the median of each round's pair (the two runs of a round are back to back, so a round's ratio
