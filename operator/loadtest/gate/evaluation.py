@@ -41,7 +41,15 @@ from loadtest.gate.sla import (
 from loadtest.gate.verdict import RUN_GROUP, Check, Gate, Outcome, Result, Verdict, Window, number
 from loadtest.stats import windows
 from loadtest.stats.artifact import EndpointStats, StatsArtifact, window_starts
-from loadtest.stats.recording import AGGREGATE_NAME, WS_CLOSE, WS_CONNECT, EndpointAccum, EndpointKey, aggregate
+from loadtest.stats.recording import (
+    AGGREGATE_NAME,
+    WS_CLOSE,
+    WS_CONNECT,
+    EndpointAccum,
+    EndpointKey,
+    aggregate,
+    in_aggregate,
+)
 
 SETTLE_S = 10.0  # workers report every 3 s: a window this old has all its requests (the abort cache)
 
@@ -383,7 +391,9 @@ def websocket_checks(artifact: StatsArtifact, sla: Sla, window: Window) -> list[
     return checks
 
 
-def _run_checks(artifact: StatsArtifact, sla: Sla, window: Window, total: EndpointAccum) -> list[Check]:
+def _run_checks(
+    artifact: StatsArtifact, sla: Sla, window: Window, total: EndpointAccum, merged: dict[EndpointKey, EndpointAccum]
+) -> list[Check]:
     checks: list[Check] = []
     complete = artifact["complete"]
     checks.append(
@@ -404,11 +414,15 @@ def _run_checks(artifact: StatsArtifact, sla: Sla, window: Window, total: Endpoi
     checks.append(saturation.workers_check(artifact))
     checks.extend(integrity_checks(artifact))
     checks.extend(saturation.saturation_checks(artifact, sla.saturation, window.start))
-    n = total.num_requests
+    # every request is evidence that load ran, WebSocket calls and pushes too (not in `total`)
+    websocket = sum(a.num_requests for (method, _), a in merged.items() if not in_aggregate(method))
+    n = total.num_requests + websocket
     if window.start is None:
         why = f"the warm-up ({window.rule}) never ended, so no request can be evaluated"
+    elif n:
+        why = f"{n} requests after warm-up" + (f" ({websocket} of them WebSocket messages)" if websocket else "")
     else:
-        why = f"{n} requests after warm-up" if n else "zero requests after warm-up: nothing to judge"
+        why = "zero requests after warm-up: nothing to judge"
     checks.append(Check(RUN_GROUP, "run", "requests", float(n), "> 0", "", n, "pass" if n > 0 else "inconclusive", why))
     for event in artifact["events"]:
         if event["kind"] == "abort":
@@ -493,7 +507,7 @@ def evaluate(
     """Decide the run. `unmatched` overrides the SLA file's setting (the --unmatched flag)."""
     window = evaluation_window(artifact, sla)
     merged, total = judged_merge(artifact, window)
-    checks = _run_checks(artifact, sla, window, total)
+    checks = _run_checks(artifact, sla, window, total, merged)
     checks += threshold_checks(artifact, sla, window, merged, unmatched=unmatched, total=total)
     checks += websocket_checks(artifact, sla, window)
     outcome, reason = _outcome(checks)

@@ -29,7 +29,18 @@ def test_push_latency_never_enters_the_aggregate_but_its_own_threshold_judges_it
     assert (aggregate.result, aggregate.measured, aggregate.samples) == ("pass", 20.0, 100)
     push = only(verdict.checks, "p95", "WSPUSH prices")
     assert (push.result, push.measured) == ("fail", 900.0)
-    assert only(verdict.checks, "requests").measured == 100.0  # the HTTP requests after warm-up
+    requests = only(verdict.checks, "requests")  # evidence that load ran: every request, pushes too
+    assert (requests.measured, requests.result) == (200.0, "pass")
+    assert requests.reason == "200 requests after warm-up (100 of them WebSocket messages)"
+
+
+def test_a_run_of_websocket_messages_alone_is_judged_not_inconclusive() -> None:
+    pushes = [endpoint("prices", [3.0] * 100, method="WSPUSH")]
+    run = artifact({T0 + 1: [endpoint("/ws", [40.0] * 100, method="WSCONNECT")], T0 + 6: pushes},
+                   spawn_complete_at=T0 + 5)  # fmt: skip
+    verdict = evaluate(run, sla({"endpoints": [{"name": "prices", "method": "WSPUSH", "p95": 10}]}))
+    assert only(verdict.checks, "requests").result == "pass"
+    assert verdict.outcome == "PASS", verdict.reason
 
 
 @pytest.mark.parametrize(
