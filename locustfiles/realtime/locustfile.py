@@ -14,7 +14,7 @@ import random
 from lib import Api
 from locust import FastHttpUser, between, task
 
-from loadtest.locust.websocket import WebSocketSession, ws_url
+from loadtest.locust.websocket import WebSocketSession, endpoint_url
 
 PUSH_INTERVAL_MS = 1000  # the price feed's pace per connection
 SYMBOLS = 100  # quotes ask for P1 .. P100
@@ -34,7 +34,7 @@ class Trader(FastHttpUser):
 
     def _open(self) -> None:
         self.ws = WebSocketSession(
-            self.environment, ws_url(self.host or "", "/ws"), headers={"Authorization": f"Bearer {self.api.token}"}
+            self.environment, endpoint_url(self.host), headers={"Authorization": f"Bearer {self.api.token}"}
         )
         if self.ws.connect():
             self.ws.call("subscribe", channel="prices", interval_ms=PUSH_INTERVAL_MS)

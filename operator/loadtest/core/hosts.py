@@ -10,6 +10,7 @@ process (`locust.allowlist`) both call `matches`, so the two cannot disagree.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,6 +71,15 @@ def from_env(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [e.strip() for e in value.split(",") if e.strip()]
+
+
+WEBSOCKET_ENV = "LOADTEST_WEBSOCKET_URL"  # the run's WebSocket endpoint, for every Locust process
+WEBSOCKET_PATH = "/ws"  # on the target host when the spec names no websocket_url (the demo target's)
+
+
+def http_form(url: str) -> str:
+    """A ws(s):// URL as the http(s):// URL of the same host and port (for the allowlist)."""
+    return re.sub(r"^ws(s?)://", r"http\1://", url)
 
 
 def ws_url(host: str, path: str) -> str:

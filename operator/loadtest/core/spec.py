@@ -94,6 +94,11 @@ class RunSpec(BaseModel):
     locustfiles: list[Path] = Field(default_factory=list, description="explicit locustfile paths")
     locustfiles_dir: Path = Field(Path("locustfiles"), description="where scenarios live")
     host: str | None = Field(None, description="target base URL; none starts the bundled demo target")
+    websocket_url: str | None = Field(
+        None,
+        description="the WebSocket endpoint of a locustfile that declares websocket_connections (ws:// or "
+        "wss://); default: the host's /ws",
+    )
     users: int = Field(DEFAULT_USERS, description="peak number of simulated users")
     spawn_rate: float | None = Field(None, description="users started per second")
     duration: float = Field(parse_duration(DEFAULT_DURATION), description="run time in seconds")
@@ -172,6 +177,15 @@ class RunSpec(BaseModel):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http:// or https:// URL, e.g. https://staging.example.com")
         return v.rstrip("/")
+
+    @field_validator("websocket_url")
+    @classmethod
+    def _websocket_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        if not re.match(r"^wss?://[^/\s]+", v):
+            raise ValueError("must be a ws:// or wss:// URL, e.g. wss://staging.example.com/ws")
+        return v
 
     @field_validator("run_id")
     @classmethod

@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import struct
 import time
 from collections.abc import Callable
@@ -56,13 +57,20 @@ import websocket
 from gevent.event import AsyncResult
 from locust.env import Environment
 
-from loadtest.core.hosts import ws_url
+from loadtest.core.hosts import WEBSOCKET_ENV, WEBSOCKET_PATH, ws_url
 from loadtest.stats.recording import WS_CALL, WS_CLOSE, WS_CONNECT, WS_PUSH
 
-__all__ = ["ConnectionLost", "WebSocketSession", "open_connections", "ws_url"]  # ws_url: for locustfiles
+__all__ = ["ConnectionLost", "WebSocketSession", "endpoint_url", "open_connections", "ws_url"]
 
 CLOSE_WAIT_S = 2.0  # for the server's answer to our close frame
 _open = 0  # this process's open connections: each worker reports it (the connections gauge)
+
+
+def endpoint_url(host: str | None) -> str:
+    """The run's WebSocket endpoint: the spec's websocket_url (LOADTEST_WEBSOCKET_URL, set by the
+    controller), else the target host's /ws."""
+    url = os.environ.get(WEBSOCKET_ENV)
+    return url or ws_url(host or "", WEBSOCKET_PATH)
 
 
 def open_connections() -> int:

@@ -37,7 +37,7 @@ from loadtest.locust.locustfiles import LocustfileInfo, declared_connections, pr
 from loadtest.run import summary
 from loadtest.run.background import Background, Refused
 from loadtest.run.gating import gate_after_run
-from loadtest.run.preflight import check_allowed, check_reachable, file_limit
+from loadtest.run.preflight import check_allowed, check_reachable, check_websocket, file_limit
 from loadtest.stats import artifact
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Prepared:
     run_dir: Path
     peak_users: int
     workers: int
+    connections: int = 0  # WebSocket connections planned (users x the locustfile's websocket_connections)
 
 
 def prepare(spec: RunSpec) -> Prepared:
@@ -95,6 +96,8 @@ def prepare(spec: RunSpec) -> Prepared:
     workers = spec.workers if spec.workers is not None else max(
         1, -(-peak // spec.users_per_worker), -(-connections // spec.connections_per_worker)
     )
+    if spec.websocket_url is not None:
+        _check_websocket_url(spec)
     if connections and spec.backend == Backend.LOCAL:
         _raise_file_limit(connections, workers, 0 if spec.host else spec.demo_workers,
                           f"users = {peak:,} with {declaring}.websocket_connections = {each}")  # fmt: skip
@@ -103,10 +106,27 @@ def prepare(spec: RunSpec) -> Prepared:
     run_dir = spec.artifacts_dir / run_id
     if run_dir.exists():
         raise SpecError(f"run_id = {run_id!r}: {run_dir} already exists", hint="choose another run_id")
-    prepared = Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers)
+    prepared = Prepared(spec, info, shape, sla_path, run_id, run_dir, peak, workers, connections)
     if spec.backend != Backend.LOCAL:
         last_checks(prepared)  # the local backend runs them while its processes start
     return prepared
+
+
+def _check_websocket_url(spec: RunSpec) -> None:
+    """websocket_url: the local backend only, and a host the run's allowlist lets every process reach."""
+    url = spec.websocket_url
+    assert url is not None
+    if spec.backend != Backend.LOCAL:
+        raise SpecError(
+            "websocket_url applies to the local backend (the chart does not pass it to the pods yet)",
+            hint="on Kubernetes the locustfile connects to the host's /ws; or call your endpoint in the locustfile",
+        )
+    entries = hosts.entries_for(spec.host or "http://127.0.0.1", spec.allowed_hosts)
+    if spec.host is not None and not hosts.url_allowed(hosts.http_form(url), entries):
+        raise SpecError(
+            f"websocket_url = {url!r} is not on the target host ({spec.host}) nor in allowed_hosts",
+            hint="every connection of the run must go to an allowed host: add it to allowed_hosts on purpose",
+        )
 
 
 def _raise_file_limit(connections: int, workers: int, target_processes: int, what: str) -> None:
@@ -138,6 +158,8 @@ def last_checks(p: Prepared) -> None:
     if spec.host is not None and spec.backend == Backend.LOCAL:
         # In a cluster the pods reach the target, not necessarily this machine: no local pre-flight.
         check_reachable(spec.host)
+        if p.connections or spec.websocket_url is not None:
+            check_websocket(spec.websocket_url or hosts.ws_url(spec.host, hosts.WEBSOCKET_PATH))
 
 
 def check_artifacts_dir(spec: RunSpec) -> None:
@@ -215,6 +237,8 @@ def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str
         env.update(shapes.shape_env(p.shape))
     if p.sla_path is not None:
         master += ["--loadtest-sla", str(p.sla_path.resolve())]
+    if p.connections or spec.websocket_url is not None:
+        env[hosts.WEBSOCKET_ENV] = spec.websocket_url or hosts.ws_url(host, hosts.WEBSOCKET_PATH)
     return master + common, common, env
 
 

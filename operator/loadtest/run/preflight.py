@@ -7,8 +7,12 @@ before anything starts.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import math
+import os
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from loadtest.core import hosts
@@ -41,6 +45,34 @@ def check_reachable(host: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> int:
             f"host = {host!r} is unreachable: {reason}",
             hint="no worker was started; check the address, VPN or port (a pre-flight GET / must get any HTTP answer)",
         ) from exc
+
+
+WEBSOCKET_ANSWERS = {101, 400, 401, 403, 426}  # a WebSocket endpoint answered (auth needed, bad handshake ...)
+
+
+def check_websocket(url: str, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> int:
+    """An upgrade request to the WebSocket endpoint, without credentials: the endpoint answers it
+    (101, or 401/403 for want of a token ...); 404, another status or no answer refuses the run."""
+    parts = urllib.parse.urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "wss" else http.client.HTTPConnection
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+               "User-Agent": "loadtest-preflight"}  # fmt: skip
+    hint = "no worker was started; check websocket_url (--websocket-url, LOADTEST_WEBSOCKET_URL; default: host + /ws)"
+    try:
+        connection = connection_class(parts.netloc, timeout=timeout_s)
+        try:
+            connection.request("GET", parts.path or "/", headers=headers)
+            status = connection.getresponse().status
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException) as exc:
+        raise PreflightError(f"websocket_url = {url!r} is unreachable: {exc}", hint=hint) from exc
+    if status not in WEBSOCKET_ANSWERS:
+        what = "nothing there" if status == 404 else "not a WebSocket endpoint"
+        said = f"websocket_url = {url!r} answered HTTP {status} to a WebSocket handshake: {what}"
+        raise PreflightError(said, hint=hint)
+    return status
 
 
 FILES_RESERVE = 256  # open files a process needs besides its connections (libraries, logs, its master)

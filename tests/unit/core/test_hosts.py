@@ -44,3 +44,9 @@ def test_ws_url_follows_the_hosts_scheme_and_refuses_what_is_not_a_url() -> None
     for bad in ("ftp://example.com", "127.0.0.1:8080", "http://"):
         with pytest.raises(ValueError, match="is not an http"):
             hosts.ws_url(bad, "/ws")
+
+
+def test_a_websocket_url_is_checked_against_the_allowlist_as_its_http_twin() -> None:
+    assert hosts.http_form("wss://feed.example.com:8443/ws") == "https://feed.example.com:8443/ws"
+    assert hosts.http_form("ws://127.0.0.1:8080/ws") == "http://127.0.0.1:8080/ws"
+    assert hosts.http_form("http://unchanged/") == "http://unchanged/"
