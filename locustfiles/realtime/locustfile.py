@@ -9,6 +9,7 @@ See README.md for the message plan and what the SLA judges.
 
 from __future__ import annotations
 
+import os
 import random
 
 from lib import Api
@@ -16,14 +17,18 @@ from locust import FastHttpUser, between, task
 
 from loadtest.locust.websocket import WebSocketSession, endpoint_url
 
-PUSH_INTERVAL_MS = 1000  # the price feed's pace per connection
+# The pace, from the environment (the defaults are the plan in README.md): the feed's interval per
+# connection, and a user's mean think time between tasks. Slower paces hold more connections on
+# one machine (README: "10,000 connections").
+PUSH_INTERVAL_MS = int(os.environ.get("REALTIME_PUSH_MS", "1000"))
+THINK_S = float(os.environ.get("REALTIME_THINK_S", "3"))
 SYMBOLS = 100  # quotes ask for P1 .. P100
 
 
 class Trader(FastHttpUser):
     """One trader: an HTTP session and one long-lived WebSocket connection."""
 
-    wait_time = between(2, 4)
+    wait_time = between(THINK_S * 2 / 3, THINK_S * 4 / 3)  # mean THINK_S: 2-4 s by default
     websocket_connections = 1  # read by the controller: workers and open-file limits are sized for it
 
     def on_start(self) -> None:
