@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from loadtest.core.errors import SpecError
 
@@ -169,23 +169,17 @@ class RunSpec(BaseModel):
             return parse_duration(v)
         raise ValueError(f"{v!r} is not a duration; use e.g. 90s, 2m, 1h30m")
 
-    @field_validator("host")
+    @field_validator("host", "websocket_url")
     @classmethod
-    def _host(cls, v: str | None) -> str | None:
+    def _url(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None or v == "":
             return None
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("must be an http:// or https:// URL, e.g. https://staging.example.com")
-        return v.rstrip("/")
-
-    @field_validator("websocket_url")
-    @classmethod
-    def _websocket_url(cls, v: str | None) -> str | None:
-        if v is None or v == "":
-            return None
-        if not re.match(r"^wss?://[^/\s]+", v):
-            raise ValueError("must be a ws:// or wss:// URL, e.g. wss://staging.example.com/ws")
-        return v
+        scheme, example = ("https?", "an http:// or https:// URL, e.g. https://staging.example.com")
+        if info.field_name == "websocket_url":
+            scheme, example = ("wss?", "a ws:// or wss:// URL, e.g. wss://staging.example.com/ws")
+        if not re.match(rf"^{scheme}://[^/\s]+", v):
+            raise ValueError(f"must be {example}")
+        return v.rstrip("/") if info.field_name == "host" else v
 
     @field_validator("run_id")
     @classmethod
