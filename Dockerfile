@@ -3,12 +3,19 @@
 # in-cluster controller of the chart's CronJob, which also needs helm and the chart).
 #
 #   docker build -t loadtest-runner:0.1.0 .     # the chart's default image (appVersion)
+#   make image                                  # the same image without Docker or a registry
+#
+# One definition for both builds: Debian bookworm with the packages of scripts/image/packages.txt
+# (its python3.11), then scripts/image/install.sh (the locked dependencies, the package, user
+# 10001, /app); `make image` (scripts/build-image.py) runs the same two steps in a chroot of a
+# debootstrapped bookworm and takes ENV, USER, WORKDIR, EXPOSE, LABEL and CMD from this file's
+# last stage. tests/unit/test_image_definition.py holds the two together.
 #
 # Runs as the numeric non-root user 10001 (the chart's runAsUser) and works with a read-only
 # root filesystem: nothing is written at run time outside /tmp and the artifacts volume
 # (bytecode is compiled at build time; PYTHONDONTWRITEBYTECODE, HOME=/tmp).
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG DEBIAN_IMAGE=debian:bookworm-slim
 ARG GO_IMAGE=golang:1.26-bookworm
 
 # helm, built exactly as on developer machines and in CI (scripts/install-helm.sh, pinned).
@@ -16,35 +23,21 @@ FROM ${GO_IMAGE} AS helm
 COPY scripts/install-helm.sh /src/scripts/install-helm.sh
 RUN LOADTEST_CACHE=/opt/loadtest bash /src/scripts/install-helm.sh
 
-# Python dependencies from the hash-pinned lock, then the package itself (not editable).
-FROM ${PYTHON_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-WORKDIR /src
-COPY requirements.lock ./
-RUN python -m venv /opt/venv \
- && /opt/venv/bin/pip install --require-hashes -r requirements.lock
-COPY pyproject.toml ./
-COPY operator ./operator
-# The lock also pins the test and lint tools; the runner needs none of them.
-RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
- && /opt/venv/bin/pip uninstall -y hypothesis mypy numpy pytest pytest-timeout ruff \
-      types-jsonschema types-psutil types-PyYAML \
- && /opt/venv/bin/python -m compileall -q /opt/venv/lib
-
-FROM ${PYTHON_IMAGE}
+FROM ${DEBIAN_IMAGE}
+COPY scripts/image/packages.txt /tmp/packages.txt
+RUN apt-get update \
+ && grep -v '^#' /tmp/packages.txt | xargs apt-get install -y --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/* /tmp/packages.txt
+COPY requirements.lock pyproject.toml /src/
+COPY operator /src/operator
+COPY charts/loadtest /src/charts/loadtest
+COPY locustfiles /src/locustfiles
+COPY scripts/image /src/scripts/image
+RUN PIP_NO_CACHE_DIR=1 bash /src/scripts/image/install.sh /src && rm -rf /src
+COPY --from=helm /opt/loadtest/bin/helm /usr/local/bin/helm
 LABEL org.opencontainers.image.title="loadtest-runner" \
       org.opencontainers.image.description="Locust with the loadtest plugin, SLA gate and controller"
-RUN groupadd --system --gid 10001 loadtest \
- && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
-      --shell /usr/sbin/nologin loadtest
-COPY --from=build /opt/venv /opt/venv
-COPY --from=helm /opt/loadtest/bin/helm /usr/local/bin/helm
-COPY charts/loadtest /app/charts/loadtest
-COPY locustfiles /app/locustfiles
-# A stable path for the load-shape module, for the chart's locustfiles.extraPaths.
-RUN ln -s "$(/opt/venv/bin/python -c 'import loadtest.locust.shapes as s; print(s.SHAPEFILE)')" /app/shapefile.py \
- && /opt/venv/bin/python -m compileall -q /app/locustfiles
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \

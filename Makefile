@@ -49,12 +49,16 @@ tools: $(STAMP) ## Install the external tools the tests need (Prometheus, helm, 
 	@bash scripts/k8s-schemas.sh
 
 .PHONY: test
-test: tools cluster-tools ## Run every test tier: unit, chart, e2e, cluster (what CI runs)
+test: tools cluster-tools image ## Run every test tier: unit, chart, e2e, image, cluster (what CI runs)
 	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only (no network, no processes)
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
+
+.PHONY: image
+image: ## Build the runner and pause images as OCI archives in $(LOADTEST_CACHE)/images, no Docker (cached)
+	@python3 scripts/build-image.py
 
 .PHONY: cluster-tools
 cluster-tools: ## Build the local control plane (Kubernetes, etcd, kwok) from the Go module proxy (cached)
