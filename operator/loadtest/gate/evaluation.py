@@ -51,8 +51,6 @@ from loadtest.stats.recording import (
     in_aggregate,
 )
 
-SETTLE_S = 10.0  # workers report every 3 s: a window this old has all its requests (the abort cache)
-
 
 def percent_to_fraction(p: float) -> float:
     """99.9 -> 0.999 exactly as written: 99.9 / 100 is 0.99900000000000011 in floats, and the
@@ -555,43 +553,6 @@ class AbortMonitor:
         self.sla = sla
         self.enabled = any(t.abort for _, t in sla.thresholds())
         self.reason: str | None = None
-        self._start: float | None = None
-        self._settled: dict[EndpointKey, EndpointAccum] = {}
-        self._settled_counts: dict[float, int] = {}  # interval start -> requests it held when merged
-
-    def _merged(self, artifact: StatsArtifact, start: float) -> dict[EndpointKey, EndpointAccum]:
-        """merged_endpoints(), but intervals older than SETTLE_S are merged once and cached.
-
-        A 30-minute run holds ~1,800 intervals: re-merging all of them every report
-        would block the master's event loop for a noticeable fraction of a second.
-        A cached interval that later changes (a very late worker report) drops the
-        cache, so the result is always the exact merge.
-        """
-        intervals = artifact["intervals"]
-        settled_until = max((float(i["t"]) for i in intervals), default=start) - SETTLE_S
-        if start != self._start:
-            self._start, self._settled, self._settled_counts = start, {}, {}
-        fresh: list[EndpointStats] = []
-        for interval in intervals:
-            t = float(interval["t"])
-            if t < start:
-                continue
-            requests = sum(int(e["num_requests"]) for e in interval["endpoints"])  # any change, any type
-            if t in self._settled_counts:
-                if self._settled_counts[t] != requests:
-                    self._start = None  # a late report changed a cached interval: start over
-                    return self._merged(artifact, start)
-                continue
-            if t <= settled_until:
-                _merge_into(self._settled, interval["endpoints"])
-                self._settled_counts[t] = requests
-            else:
-                fresh.extend(interval["endpoints"])
-        out = {key: EndpointAccum(method=key[0], name=key[1]) for key in self._settled}
-        for key, accum in self._settled.items():
-            out[key].merge(accum)
-        _merge_into(out, fresh)
-        return out
 
     def check(
         self,
@@ -599,17 +560,14 @@ class AbortMonitor:
         judged: Callable[[float], tuple[dict[EndpointKey, EndpointAccum], EndpointAccum]] | None = None,
     ) -> str | None:
         """`judged(start)`: the master's running merge from `start` on, per endpoint and in total
-        (recording.RunAggregate.judged), so a check merges nothing; without it the artifact's
-        intervals are merged (cached)."""
+        (recording.RunAggregate.judged), so a check merges nothing; without it (a finished
+        artifact) the judged window is merged as the gate merges it."""
         if self.reason is not None or not self.enabled:
             return self.reason
         window = evaluation_window(artifact_so_far, self.sla)
         if window.start is None:
             return None
-        if judged is not None:
-            merged, total = judged(window.start)
-        else:
-            merged, total = self._merged(artifact_so_far, window.start), None
+        merged, total = judged(window.start) if judged is not None else judged_merge(artifact_so_far, window)
         for c in threshold_checks(artifact_so_far, self.sla, window, merged, only=lambda t: t.abort, total=total):
             if c.result == "fail" and c.metric != "unmatched":
                 where = c.name if c.group == c.subject else f"{c.group} {c.name}"
