@@ -27,6 +27,10 @@ from pathlib import Path
 
 ROUNDS = 5
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "operator"))
+
+from loadtest.core.processes import free_port  # noqa: E402
+
 LOCUSTFILE = """
 from locust import HttpUser, task, constant
 
@@ -64,14 +68,6 @@ class Target:
         self.server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]  # a user stopped mid-request
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw(target: Target, locustfile: Path, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:

@@ -41,12 +41,13 @@ def target(demo_target: DemoTarget) -> Iterator[DemoTarget]:
         demo_target.clear_faults()
 
 
-def _run(tmp_path: Path, target: DemoTarget, users: int = 20, duration: str = "8s", held: int = 20) -> runs.Finished:
+def _run(tmp_path: Path, target: DemoTarget, duration: str = "8s", held: int = 20, *extra: str) -> runs.Finished:
+    """20 users on 2 workers, judged by SLA with websocket.min_connections = `held`."""
     sla = tmp_path / "sla.yaml"
     sla.write_text(SLA.replace("{min_connections}", str(held)))
     return runs.run(
-        ["--scenario", "realtime", "--host", target.url, "--users", str(users), "--spawn-rate", str(users),
-         "--duration", duration, "--workers", "2", "--sla", str(sla)],
+        ["--scenario", "realtime", "--host", target.url, "--users", "20", "--spawn-rate", "20",
+         "--duration", duration, "--workers", "2", "--sla", str(sla), *extra],
         tmp_path / "results",
     )  # fmt: skip
 
@@ -143,13 +144,7 @@ def test_a_websocket_url_outside_the_allowlist_is_refused(tmp_path: Path, target
 def test_the_connections_panel_shows_what_the_gate_judged_in_a_real_prometheus(
     tmp_path: Path, target: DemoTarget
 ) -> None:
-    sla = tmp_path / "sla.yaml"
-    sla.write_text(SLA.replace("{min_connections}", "20"))
-    result = runs.run(
-        ["--scenario", "realtime", "--host", target.url, "--users", "20", "--spawn-rate", "20", "--duration", "12s",
-         "--workers", "2", "--sla", str(sla), "--prometheus"],
-        tmp_path / "results",
-    )  # fmt: skip
+    result = _run(tmp_path, target, "12s", 20, "--prometheus")
     assert result.code == 0, result.stdout[-3000:]
     assert result.run_dir is not None
     stats = result.stats()

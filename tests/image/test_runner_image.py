@@ -8,9 +8,12 @@ what a runtime imports."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import os
 import re
 import shutil
+import subprocess
 import tarfile
 from functools import cache
 from pathlib import Path
@@ -24,8 +27,6 @@ CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 
 
 def _archive(name: str) -> Path:
-    import os
-
     path = Path(os.environ.get("LOADTEST_CACHE", CACHE)) / "images" / f"{name}.oci.tar"
     assert path.is_file(), f"{path} is missing: `make image` builds it (make test runs it first)"
     return path
@@ -47,7 +48,7 @@ def image(name: str) -> tuple[dict[str, Any], dict[str, tarfile.TarInfo], bytes]
         config = json.loads(_blob(archive, manifest["config"]["digest"]))
         (layer,) = manifest["layers"]
         raw = gzip.decompress(_blob(archive, layer["digest"]))
-    with tarfile.open(fileobj=__import__("io").BytesIO(raw)) as files:
+    with tarfile.open(fileobj=io.BytesIO(raw)) as files:
         members = {m.name.lstrip("./"): m for m in files.getmembers()}
     return config, members, raw
 
@@ -124,13 +125,11 @@ def test_the_archive_names_its_image_for_the_runtime(name: str) -> None:
 def test_it_runs_as_10001_on_a_read_only_root_with_only_tmp_writable(tmp_path: Path) -> None:
     """The layer unpacked, mounted read-only with a tmpfs on /tmp (what the chart gives a pod), and
     the agent, the gate and the controller started in a chroot as user 10001: nothing else is written."""
-    import subprocess
-
     config, _, raw = image("runner")
     root, ro = tmp_path / "rootfs", tmp_path / "ro"
     root.mkdir()
     ro.mkdir()
-    with tarfile.open(fileobj=__import__("io").BytesIO(raw)) as files:
+    with tarfile.open(fileobj=io.BytesIO(raw)) as files:
         files.extractall(root, filter="fully_trusted")
     mounted: list[Path] = []
     try:

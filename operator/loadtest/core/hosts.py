@@ -82,6 +82,11 @@ def http_form(url: str) -> str:
     return re.sub(r"^ws(s?)://", r"http\1://", url)
 
 
+def websocket_endpoint(websocket_url: str | None, host: str) -> str:
+    """The run's WebSocket endpoint: the spec's websocket_url, else the target host's /ws."""
+    return websocket_url or ws_url(host, WEBSOCKET_PATH)
+
+
 def ws_url(host: str, path: str) -> str:
     """The WebSocket URL for `path` on a host: http -> ws, https -> wss (ws and wss stay)."""
     parts = urlsplit(host)

@@ -37,11 +37,12 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from loadtest.core.hosts import WEBSOCKET_PATH
 from loadtest.demo_target.auth import TokenError, bearer_token, verify_token
 from loadtest.demo_target.counters import ProcessCounters
 from loadtest.demo_target.faults import FaultTable
 
-PATH = "/ws"
+PATH = WEBSOCKET_PATH  # where a run looks for it unless the spec names a websocket_url
 FAULT_KEYS = ("WS /ws", "WS push")  # fault route keys, beside the HTTP routes'
 ACCEPTED, REFUSED, RECEIVED, REPLIED, PUSHED, DROPPED, CLOSED = COUNTERS = (
     "WS accepted", "WS refused", "WS received", "WS replied", "WS pushed", "WS dropped", "WS closed",

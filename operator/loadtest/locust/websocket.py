@@ -57,7 +57,7 @@ import websocket
 from gevent.event import AsyncResult
 from locust.env import Environment
 
-from loadtest.core.hosts import WEBSOCKET_ENV, WEBSOCKET_PATH, ws_url
+from loadtest.core.hosts import WEBSOCKET_ENV, websocket_endpoint, ws_url
 from loadtest.stats.recording import WS_CALL, WS_CLOSE, WS_CONNECT, WS_PUSH
 
 __all__ = ["ConnectionLost", "WebSocketSession", "endpoint_url", "open_connections", "ws_url"]
@@ -69,8 +69,7 @@ _open = 0  # this process's open connections: each worker reports it (the connec
 def endpoint_url(host: str | None) -> str:
     """The run's WebSocket endpoint: the spec's websocket_url (LOADTEST_WEBSOCKET_URL, set by the
     controller), else the target host's /ws."""
-    url = os.environ.get(WEBSOCKET_ENV)
-    return url or ws_url(host or "", WEBSOCKET_PATH)
+    return websocket_endpoint(os.environ.get(WEBSOCKET_ENV), host or "")
 
 
 def open_connections() -> int:
@@ -105,8 +104,7 @@ class WebSocketSession:
         self._pending: dict[str, AsyncResult] = {}
         self._reader: gevent.Greenlet | None = None
         self._opened = 0.0
-        self._closing = False
-        self._counted = False  # in the open-connections gauge
+        self._closing = False  # ended: closed by the user or lost (no longer in the open-connections gauge)
 
     # what a subclass may change for another server's messages
     def encode(self, message: dict[str, Any]) -> str:
@@ -144,8 +142,9 @@ class WebSocketSession:
             return False
         self._fire(WS_CONNECT, self.path, (time.perf_counter() - started) * 1000)
         ws.settimeout(None)  # the reader blocks in its own greenlet; calls have their own timeouts
+        global _open
         self.ws, self._opened, self._closing = ws, time.monotonic(), False
-        self._count(True)
+        _open += 1
         self._reader = gevent.spawn(self._read, ws)
         return True
 
@@ -212,17 +211,18 @@ class WebSocketSession:
         except Exception as exc:  # noqa: BLE001 - a reset, EOF, a protocol error: the connection is gone
             self._lost(f"the connection broke: {type(exc).__name__}: {exc}")
 
-    def _count(self, opened: bool) -> None:
+    def _end(self) -> bool:
+        """Mark the connection ended, once (the gauge counts it out); False if it already was."""
         global _open
-        if opened != self._counted:
-            self._counted = opened
-            _open += 1 if opened else -1
+        if self._closing:
+            return False
+        self._closing = True
+        _open -= 1
+        return True
 
     def _lost(self, why: str) -> None:
-        if self._closing:
+        if not self._end():
             return  # the close we asked for
-        self._closing = True
-        self._count(False)
         lived_ms = (time.monotonic() - self._opened) * 1000
         self._fire(WS_CLOSE, self.path, lived_ms, exception=ConnectionError(f"unexpected close: {why}"))
         for result in list(self._pending.values()):
@@ -233,10 +233,8 @@ class WebSocketSession:
     def close(self) -> None:
         """Close the connection as a client should (close frame, the server's answer); not a failure."""
         ws, reader = self.ws, self._reader
-        if ws is None or self._closing:
+        if ws is None or not self._end():
             return
-        self._closing = True
-        self._count(False)
         with contextlib.suppress(Exception):  # already broken: nothing to say goodbye to
             ws.send_close()
         if reader is not None:

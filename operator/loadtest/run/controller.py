@@ -63,6 +63,11 @@ class Prepared:
     workers: int
     connections: int = 0  # WebSocket connections planned (users x the locustfile's websocket_connections)
 
+    @property
+    def websocket(self) -> bool:
+        """The run connects to a WebSocket endpoint (hosts.websocket_endpoint)."""
+        return bool(self.connections) or self.spec.websocket_url is not None
+
 
 def prepare(spec: RunSpec) -> Prepared:
     """Every refusal happens here, before anything is started; but a local run's slowest checks
@@ -121,8 +126,9 @@ def _check_websocket_url(spec: RunSpec) -> None:
             "websocket_url applies to the local backend (the chart does not pass it to the pods yet)",
             hint="on Kubernetes the locustfile connects to the host's /ws; or call your endpoint in the locustfile",
         )
-    entries = hosts.entries_for(spec.host or "http://127.0.0.1", spec.allowed_hosts)
-    if spec.host is not None and not hosts.url_allowed(hosts.http_form(url), entries):
+    if spec.host is None:
+        return  # the demo target's port is not known yet; the processes' allowlist still holds
+    if not hosts.url_allowed(hosts.http_form(url), hosts.entries_for(spec.host, spec.allowed_hosts)):
         raise SpecError(
             f"websocket_url = {url!r} is not on the target host ({spec.host}) nor in allowed_hosts",
             hint="every connection of the run must go to an allowed host: add it to allowed_hosts on purpose",
@@ -158,8 +164,8 @@ def last_checks(p: Prepared) -> None:
     if spec.host is not None and spec.backend == Backend.LOCAL:
         # In a cluster the pods reach the target, not necessarily this machine: no local pre-flight.
         check_reachable(spec.host)
-        if p.connections or spec.websocket_url is not None:
-            check_websocket(spec.websocket_url or hosts.ws_url(spec.host, hosts.WEBSOCKET_PATH))
+        if p.websocket:
+            check_websocket(hosts.websocket_endpoint(spec.websocket_url, spec.host))
 
 
 def check_artifacts_dir(spec: RunSpec) -> None:
@@ -237,8 +243,8 @@ def _locust_args(p: Prepared, host: str) -> tuple[list[str], list[str], dict[str
         env.update(shapes.shape_env(p.shape))
     if p.sla_path is not None:
         master += ["--loadtest-sla", str(p.sla_path.resolve())]
-    if p.connections or spec.websocket_url is not None:
-        env[hosts.WEBSOCKET_ENV] = spec.websocket_url or hosts.ws_url(host, hosts.WEBSOCKET_PATH)
+    if p.websocket:
+        env[hosts.WEBSOCKET_ENV] = hosts.websocket_endpoint(spec.websocket_url, host)
     return master + common, common, env
 
 
