@@ -8,12 +8,12 @@ import os
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from loadtest import __version__
 from loadtest.core.errors import LoadtestError
 from loadtest.core.exitcodes import ExitCode
+from loadtest.core.interrupts import interrupt_on
 from loadtest.core.spec import LIST_FIELDS, RunSpec, env_var, flag, resolve
 
 _HELP = {
@@ -69,16 +69,13 @@ def _yaml_arg(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"{text!r} is not valid YAML/JSON: {exc}") from exc
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def _run(args: argparse.Namespace) -> int:
-    from loadtest.run import controller
-
     # SIGTERM (CI cancelling a job, `kill`) stops the run exactly like Ctrl-C at any point: cleanly,
     # artifacts kept, exit 130; during the checks the locustfile probe child is killed on the way out.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Neither interrupts an import half-way (loadtest.core.interrupts says why).
+    interrupt_on(signal.SIGTERM, signal.SIGINT)
+    from loadtest.run import controller
+
     flags = {name: getattr(args, name) for name in RunSpec.model_fields}
     spec = resolve(spec_file=args.spec, flags=flags)
     prepared = controller.prepare(spec)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +190,28 @@ def test_sigterm_while_the_locustfile_is_checked_exits_130_and_kills_the_probe(t
     assert "interrupted" in result.stderr and "Traceback" not in result.stderr
     assert not probes[0].is_running() or probes[0].status() == psutil.STATUS_ZOMBIE
     assert result.survivors() == [] and result.run_dir is None
+
+
+def test_sigterm_at_any_moment_of_the_start_exits_cleanly(tmp_path: Path) -> None:
+    """SIGTERM swept across the start (imports, checks, the demo target and the fleet starting): every
+    run ends in exit 130 with no traceback and no process left. A signal that used to land inside an
+    import left asyncio half-imported, and the way out crashed with a NameError (loadtest.core.interrupts).
+    Before the handler exists nothing has started, so the default death by SIGTERM is fine there."""
+    path = tmp_path / "locustfile.py"
+    path.write_text(HEALTHZ)
+    codes = []
+    for step in range(10):
+        artifacts = tmp_path / f"results-{step}"
+        proc = runs.start(["--locustfiles", str(path), "--duration", "5s", "--artifacts-dir", str(artifacts)])
+        time.sleep(0.15 * step)
+        proc.send_signal(signal.SIGTERM)
+        result = runs.watch(proc, artifacts, 60)
+        codes.append(result.code)
+        assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, (step, result.stderr)
+        if result.code == -signal.SIGTERM:  # before `loadtest run` installed its handler: nothing started
+            assert result.descendants == set() and not artifacts.exists(), step
+        else:
+            assert result.code == 130 and "interrupted" in result.stderr, (step, result.code, result.stderr)
+        left = [(p.pid, p.cmdline()[:4]) for p in result.survivors()]
+        assert left == [], (step, result.code, result.stderr)
+    assert codes.count(130) >= 6, codes  # the sweep really covers the start, not only the moment before it

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 import psutil
 
+from loadtest.core import interrupts
 from loadtest.core.errors import RunError
 from loadtest.core.processes import alive, descendants, die_with_parent, kill_all
 from loadtest.demo_target.app import COUNTER_KEYS, FAULT_KEYS, WS_COUNTERS
@@ -116,16 +117,17 @@ class DemoTarget:
             "--workers", str(self.workers), "--data-dir", str(self.data_dir),
         ]  # fmt: skip
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self._proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            preexec_fn=functools.partial(die_with_parent, signal.SIGTERM, expected_parent=os.getpid()),
-        )
         try:
+            with interrupts.held():  # a Ctrl-C lands once the server is ours to stop, not half-way
+                self._proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=functools.partial(die_with_parent, signal.SIGTERM, expected_parent=os.getpid()),
+                )
             self._wait_ready(deadline, timeout_s)
         except BaseException:
             with contextlib.suppress(RunError):
@@ -176,6 +178,9 @@ class DemoTarget:
         """SIGTERM the supervisor, SIGKILL whatever is left at the deadline; verify nothing survives."""
         proc = self._proc
         if proc is None:
+            if self._log is not None:  # interrupted before the server started
+                self._log.close()
+                self._log = None
             return
         deadline = time.monotonic() + timeout_s
         tree = [psutil.Process(proc.pid), *descendants(proc.pid)] if proc.poll() is None else []

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 import yaml
 
+from loadtest.core import interrupts
 from loadtest.core.errors import RunError, SpecError
 
 DEFAULT_SCRAPE_INTERVAL_S = 2.0  # dashboards use rate windows of a few scrapes; 2 s keeps short runs visible
@@ -162,18 +163,19 @@ class PrometheusServer:
         for attempt in range(1, PORT_ATTEMPTS + 1):
             self.port = free_port()
             self._log = self.log_path.open("ab")
-            self._process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={self.data_dir}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches the controller, which stops us
-            )
+            with interrupts.held():  # a Ctrl-C lands once the process is ours to stop
+                self._process = subprocess.Popen(
+                    [
+                        binary,
+                        f"--config.file={config}",
+                        f"--storage.tsdb.path={self.data_dir}",
+                        f"--web.listen-address=127.0.0.1:{self.port}",
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # a Ctrl-C in the terminal reaches the controller, which stops us
+                )
             try:
                 self._wait_ready()
                 return self

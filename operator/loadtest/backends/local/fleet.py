@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtest.core import interrupts
 from loadtest.core.errors import RunError
 from loadtest.core.eventlog import EventLog
 from loadtest.core.fileio import read_json, write_json_atomic
@@ -69,6 +70,7 @@ class LocalBackend:
         self.progress = progress
         self.master: Adopted | None = None
         self.workers: list[Adopted] = []
+        self.connected = False  # every worker connected to the master (which then tells them to quit)
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -131,31 +133,41 @@ class LocalBackend:
         write_json_atomic(logs / "fork-plan.json", plan)
         subreaper(True)  # from here until the forking process is reaped: its forks become ours
         forker: Child | None = None
-        code: int | None = None
+        code = waited = None
+        pids: object = None
         try:
-            forker = Child("fork", [sys.executable, "-m", FORKING, str(logs / "fork-plan.json")], logs / "fork.log",
-                           env=self._env())  # fmt: skip
-            code = forker.wait(self.plan.start_timeout_s)
+            with interrupts.held():  # a Ctrl-C lands once `forker` is set, for the `finally` to stop it
+                forker = Child("fork", [sys.executable, "-m", FORKING, str(logs / "fork-plan.json")],
+                               logs / "fork.log", env=self._env())  # fmt: skip
+            waited = forker.wait(self.plan.start_timeout_s)
         finally:
-            if forker is not None:  # reaped: every fork it made is ours now; else (Ctrl-C, the deadline)
-                forker.stop(first=signal.SIGKILL)  # it and its forks are killed before they run anything
-            subreaper(False)
+            with interrupts.held():  # the forks are owned (stopped by _stop_all) before a Ctrl-C lands
+                if forker is not None:  # reaped: every fork it made is ours now; else (Ctrl-C, the deadline)
+                    # it and its forks are killed before they run anything; 0 if it had finished (even when a
+                    # Ctrl-C cut the wait short): then its forks are to be adopted and stopped like any
+                    code = forker.stop(first=signal.SIGKILL)
+                subreaper(False)
+                pids = read_json(logs / "fork-pids.json") if code == 0 else None
+                if isinstance(pids, dict):
+                    self._adopt(pids, logs)
         assert forker is not None
-        pids = read_json(logs / "fork-pids.json")
-        if code != 0 or not isinstance(pids, dict):
-            how = f"exited with code {code}" if code is not None else f"ran {self.plan.start_timeout_s:.0f} s"
+        if not isinstance(pids, dict):
+            how = f"exited with code {code}" if waited is not None else f"ran {self.plan.start_timeout_s:.0f} s"
             raise RunError(
                 f"the process that starts the master and the workers {how}; its log ({forker.log_path}) ends:\n"
                 + forker.log_tail(),
                 hint="it imports Locust and the loadtest plugin: check the virtualenv (make setup)",
             )
-        adopted = {name: Adopted(name, int(pid), logs / f"{name}.log") for name, pid in pids.items()}
-        self.master = adopted["master"]
+        assert self.master is not None
         self.log("master_started", pid=self.master.pid, port=port, argv=["-f", files, *master_args])
-        for i in range(self.plan.workers):
-            child = adopted[f"worker-{i}"]
-            self.workers.append(child)
+        for i, child in enumerate(self.workers):
             self.log("worker_started", index=i, pid=child.pid)
+
+    def _adopt(self, pids: dict[str, object], logs: Path) -> None:
+        """The forks, by the pids the forking process wrote: the controller's own children now."""
+        adopted = {name: Adopted(name, int(str(pid)), logs / f"{name}.log") for name, pid in pids.items()}
+        self.master = adopted["master"]
+        self.workers.extend(adopted[f"worker-{i}"] for i in range(self.plan.workers))
 
     def _check_children(self, phase: str) -> None:
         assert self.master is not None
@@ -183,6 +195,7 @@ class LocalBackend:
             connected = int(self.status().get("workers_connected", 0) or 0)  # type: ignore[call-overload]
             if connected >= self.plan.workers:
                 self.log("workers_connected", count=connected)
+                self.connected = True
                 return
             time.sleep(POLL_S)
         message = f"only {connected} of {self.plan.workers} workers connected within {self.plan.start_timeout_s:.0f} s"
@@ -234,7 +247,10 @@ class LocalBackend:
             first = signal.SIGINT if self.master.alive() else signal.SIGTERM
             code = self.master.stop(first=first, grace_s=MASTER_STOP_GRACE_S)
             self.log("master_exited", code=code, interrupted=interrupted)
-        deadline = time.monotonic() + WORKER_EXIT_GRACE_S
+        # Workers quit by themselves when the master tells them to: it does when it exits on its own
+        # and they had connected. Else (killed before its handlers were set, never connected) at once.
+        told = self.connected and code is not None and code >= 0
+        deadline = time.monotonic() + (WORKER_EXIT_GRACE_S if told else 0.0)
         for child in self.workers:
             child.wait(max(0.1, deadline - time.monotonic()))
             worker_code = child.stop(first=signal.SIGTERM, grace_s=5.0)
