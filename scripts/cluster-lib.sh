@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2034  # sourced: the variables are used by the sourcing scripts
-# Shared by scripts/cluster-up.sh and scripts/cluster-down.sh (sourced, not run).
+# Shared by scripts/cluster-up.sh, scripts/cluster-down.sh and the real node's scripts (sourced, not
+# run): the layout, the pinned binaries, locking, waiting, certificates, kubeconfigs, starting.
 #
 # Layout of the cluster directory (outside the repository):
 #   pki/            CA, serving and client certificates, ServiceAccount signing keys
@@ -55,4 +56,90 @@ lock_cluster() {
     exit 1
   fi
   export LOADTEST_CLUSTER_LOCKED=1
+}
+NAMESPACE=loadtest
+PKI="$CLUSTER_DIR/pki"
+KUBECONFIG_ADMIN="$CLUSTER_DIR/kubeconfig"
+TIMEOUT_S="${LOADTEST_CLUSTER_TIMEOUT_S:-90}"
+
+# --- wait helpers --------------------------------------------------------------------------
+# wait_for NAME WHAT CMD...: poll CMD until it succeeds; fail early if component NAME died,
+# and at the deadline name what was awaited and show the component's last log lines.
+wait_for() {
+  local name="$1" what="$2"; shift 2
+  local deadline=$(( $(date +%s) + TIMEOUT_S ))
+  until "$@" >/dev/null 2>&1; do
+    if ! pid_of "$name" >/dev/null; then
+      echo "cluster-up: error: $name exited while waiting for $what; last lines of $CLUSTER_DIR/logs/$name.log:" >&2
+      tail -n 25 "$CLUSTER_DIR/logs/$name.log" >&2 || true
+      exit 1
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "cluster-up: error: timed out after ${TIMEOUT_S}s waiting for $what (raise LOADTEST_CLUSTER_TIMEOUT_S if the machine is busy); last lines of $CLUSTER_DIR/logs/$name.log:" >&2
+      tail -n 25 "$CLUSTER_DIR/logs/$name.log" >&2 || true
+      exit 1
+    fi
+    sleep 0.25
+  done
+}
+
+api_readyz() {
+  [ "$(curl -sS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://127.0.0.1:${APISERVER_PORT:-0}/readyz" 2>/dev/null)" = ok ]
+}
+kubectl_admin() { "$(binary_of kubectl)" --kubeconfig "$KUBECONFIG_ADMIN" --request-timeout=10s "$@"; }
+
+# cert NAME CN ORG USAGE [SAN]: an ECDSA P-256 key and a certificate signed by the local CA.
+cert() {
+  local name="$1" cn="$2" org="$3" usage="$4" san="${5:-}" subj ext
+  [ -f "$PKI/$name.crt" ] && return 0
+  subj="/CN=$cn"
+  if [ -n "$org" ]; then subj="/O=$org$subj"; fi
+  ext="$PKI/$name.ext"
+  { echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$usage"
+    if [ -n "$san" ]; then echo "subjectAltName=$san"; fi
+  } >"$ext"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$name.key" 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$ext"
+}
+# kubeconfig FILE USER: certificates embedded, so the file can be copied anywhere.
+kubeconfig() {
+  local b64="base64 -w0"
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: loadtest-local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $($b64 <"$PKI/ca.crt")
+users:
+- name: $2
+  user:
+    client-certificate-data: $($b64 <"$PKI/$2.crt")
+    client-key-data: $($b64 <"$PKI/$2.key")
+contexts:
+- name: loadtest-local
+  context:
+    cluster: loadtest-local
+    user: $2
+    namespace: $NAMESPACE
+current-context: loadtest-local
+EOF
+  chmod 600 "$1"
+}
+
+# start NAME ARGS...: run the pinned binary in its own session (it outlives this script and
+# the caller's process group), output to logs/NAME.log, pid to run/NAME.pid. It does not inherit
+# the lock's file descriptor 9, or the lock would be held for as long as the cluster runs.
+start() {
+  local name="$1"; shift
+  setsid "$(binary_of "$name")" "$@" >>"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$CLUSTER_DIR/run/$name.pid"
+  log "started $name (pid $!)"
 }

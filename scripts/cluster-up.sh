@@ -29,14 +29,10 @@ set -euo pipefail
 # shellcheck source=cluster-lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
 
-NAMESPACE=loadtest
 NODES="${LOADTEST_KWOK_NODES:-1}"
-TIMEOUT_S="${LOADTEST_CLUSTER_TIMEOUT_S:-90}"
 SERVICE_CIDR=10.96.0.0/16        # ClusterIPs are only allocated: no kube-proxy, no traffic
 SERVICE_IP=10.96.0.1             # the `kubernetes` Service's ClusterIP, a SAN of the serving cert
 POD_CIDR=127.16.0.1/16           # kwok's pod IPs: loopback, never proxied by the API server
-PKI="$CLUSTER_DIR/pki"
-KUBECONFIG_ADMIN="$CLUSTER_DIR/kubeconfig"
 start_s=$(date +%s)
 
 log() { echo "cluster-up: $*"; }
@@ -68,33 +64,6 @@ choose_port() {
     printf -v "$var" '%s' "$(free_port)"
   fi
 }
-
-# --- wait helpers --------------------------------------------------------------------------
-# wait_for NAME WHAT CMD...: poll CMD until it succeeds; fail early if component NAME died,
-# and at the deadline name what was awaited and show the component's last log lines.
-wait_for() {
-  local name="$1" what="$2"; shift 2
-  local deadline=$(( $(date +%s) + TIMEOUT_S ))
-  until "$@" >/dev/null 2>&1; do
-    if ! pid_of "$name" >/dev/null; then
-      echo "cluster-up: error: $name exited while waiting for $what; last lines of $CLUSTER_DIR/logs/$name.log:" >&2
-      tail -n 25 "$CLUSTER_DIR/logs/$name.log" >&2 || true
-      exit 1
-    fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "cluster-up: error: timed out after ${TIMEOUT_S}s waiting for $what (raise LOADTEST_CLUSTER_TIMEOUT_S if the machine is busy); last lines of $CLUSTER_DIR/logs/$name.log:" >&2
-      tail -n 25 "$CLUSTER_DIR/logs/$name.log" >&2 || true
-      exit 1
-    fi
-    sleep 0.25
-  done
-}
-
-api_readyz() {
-  [ "$(curl -sS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    "https://127.0.0.1:${APISERVER_PORT:-0}/readyz" 2>/dev/null)" = ok ]
-}
-kubectl_admin() { "$(binary_of kubectl)" --kubeconfig "$KUBECONFIG_ADMIN" --request-timeout=10s "$@"; }
 
 # --- already up? ---------------------------------------------------------------------------
 # cluster-down --purge deletes the directory, so never adopt one that holds something else.
@@ -131,24 +100,6 @@ printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\nKWOK_PORT=%s\n' \
   "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KWOK_PORT" >"$CLUSTER_DIR/ports.env"
 
 # --- certificates (made once; ports are not in them, so they survive port changes) ---------
-# cert NAME CN ORG USAGE [SAN]: an ECDSA P-256 key and a certificate signed by the local CA.
-cert() {
-  local name="$1" cn="$2" org="$3" usage="$4" san="${5:-}" subj ext
-  [ -f "$PKI/$name.crt" ] && return 0
-  subj="/CN=$cn"
-  if [ -n "$org" ]; then subj="/O=$org$subj"; fi
-  ext="$PKI/$name.ext"
-  { echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    echo "extendedKeyUsage=$usage"
-    if [ -n "$san" ]; then echo "subjectAltName=$san"; fi
-  } >"$ext"
-  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$name.key" 2>/dev/null
-  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
-  rm -f "$PKI/$name.csr" "$ext"
-}
 if [ ! -f "$PKI/ca.crt" ]; then
   log "generating the CA, certificates and ServiceAccount keys in $PKI"
   rm -f "$PKI"/*.crt "$PKI"/*.key "$PKI"/*.pub
@@ -172,32 +123,6 @@ cert controller-manager system:kube-controller-manager "" clientAuth
 cert scheduler system:kube-scheduler "" clientAuth
 chmod 600 "$PKI"/*.key
 
-# kubeconfig FILE USER: certificates embedded, so the file can be copied anywhere.
-kubeconfig() {
-  local b64="base64 -w0"
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: loadtest-local
-  cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
-    certificate-authority-data: $($b64 <"$PKI/ca.crt")
-users:
-- name: $2
-  user:
-    client-certificate-data: $($b64 <"$PKI/$2.crt")
-    client-key-data: $($b64 <"$PKI/$2.key")
-contexts:
-- name: loadtest-local
-  context:
-    cluster: loadtest-local
-    user: $2
-    namespace: $NAMESPACE
-current-context: loadtest-local
-EOF
-  chmod 600 "$1"
-}
 kubeconfig "$KUBECONFIG_ADMIN" admin
 for user in controller-manager scheduler kwok; do kubeconfig "$CLUSTER_DIR/kubeconfigs/$user.yaml" "$user"; done
 # kwok serves this as every container's log; it reads the CRI log format (time stream tag text).
@@ -206,16 +131,6 @@ echo "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ) stdout F kwok plays the kubelet: no cont
 sed "s#@LOGS_FILE@#$CLUSTER_DIR/kwok-pod.log#" "$HERE/kwok-stages.yaml" >"$CLUSTER_DIR/kwok.yaml"
 
 # --- processes -----------------------------------------------------------------------------
-# start NAME ARGS...: run the pinned binary in its own session (it outlives this script and
-# the caller's process group), output to logs/NAME.log, pid to run/NAME.pid. It does not inherit
-# the lock's file descriptor 9, or the lock would be held for as long as the cluster runs.
-start() {
-  local name="$1"; shift
-  setsid "$(binary_of "$name")" "$@" >>"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$CLUSTER_DIR/run/$name.pid"
-  log "started $name (pid $!)"
-}
-
 # etcd: a throwaway single member on loopback; fsync off because the data is disposable.
 start etcd --name loadtest --data-dir "$CLUSTER_DIR/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
