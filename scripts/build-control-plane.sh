@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the local Kubernetes control plane (pinned in scripts/control-plane.env) from the Go
 # module proxy into ${LOADTEST_CACHE:-$HOME/.cache/loadtest}/bin:
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok.
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok,
+#   and for the real node (scripts/node-up.sh): kubelet, kube-proxy, coredns, local-path-provisioner.
 #
 # Why from source: no container registry or release download is reachable here, only the Go
 # module proxy, which serves checksum-verified (sumdb) sources, the way envtest-style operator
@@ -38,7 +39,7 @@ command -v go >/dev/null 2>&1 || die "'go' is not on PATH; install Go >= 1.26 (k
 
 k8s_minor="${KUBERNETES_VERSION#v1.}"; k8s_minor="${k8s_minor%%.*}"
 staging_version="v0.${KUBERNETES_VERSION#v1.}"   # v1.34.4 -> v0.34.4
-K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
 
 have() { [ "$FORCE" != 1 ] && [ -x "$BIN/$1-$2" ]; }
 
@@ -52,8 +53,10 @@ missing=()
 for cmd in "${K8S_COMMANDS[@]}"; do have "$cmd" "$KUBERNETES_VERSION" || missing+=("$cmd"); done
 have etcd "$ETCD_VERSION" || missing+=(etcd)
 have kwok "$KWOK_VERSION" || missing+=(kwok)
+have coredns "$COREDNS_VERSION" || missing+=(coredns)
+have local-path-provisioner "$LOCAL_PATH_VERSION" || missing+=(local-path-provisioner)
 if [ "${#missing[@]}" -eq 0 ]; then
-  log "up to date in $BIN (kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+  log "up to date in $BIN (kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, coredns $COREDNS_VERSION)"
   exit 0
 fi
 log "building ${missing[*]} into $BIN (cold builds take several minutes each)"
@@ -67,7 +70,8 @@ is_missing() { local m; for m in "${missing[@]}"; do [ "$m" = "$1" ] && return 0
 # --- Kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl -------------
 k8s_module() {
   local dir="$GOBUILD/kubernetes-$KUBERNETES_VERSION" kmod
-  if [ -f "$dir/go.sum" ] && [ -f "$dir/.tidy" ]; then echo "$dir"; return; fi
+  # .tidy records the commands the module was tidied for: adding one tidies it again.
+  if [ -f "$dir/go.sum" ] && [ "$(cat "$dir/.tidy" 2>/dev/null)" = "${K8S_COMMANDS[*]}" ]; then echo "$dir"; return; fi
   mkdir -p "$dir"
   kmod="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" \
     | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
@@ -97,11 +101,13 @@ k8s_module() {
   } >"$dir/tools.go"
   log "resolving k8s.io/kubernetes $KUBERNETES_VERSION with staging modules $staging_version (go mod tidy)" >&2
   (cd "$dir" && go mod tidy) >&2
-  touch "$dir/.tidy"
+  echo "${K8S_COMMANDS[*]}" >"$dir/.tidy"
   echo "$dir"
 }
 
-if is_missing kube-apiserver || is_missing kube-controller-manager || is_missing kube-scheduler || is_missing kubectl; then
+k8s_missing=0
+for cmd in "${K8S_COMMANDS[@]}"; do is_missing "$cmd" && k8s_missing=1; done
+if [ "$k8s_missing" = 1 ]; then
   kdir="$(k8s_module)"
   # buildDate: the release's publication time from the module proxy, so builds are reproducible.
   info="$(cd "$kdir" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" \
@@ -157,6 +163,28 @@ if is_missing kwok; then
   log "built kwok $KWOK_VERSION in $(( $(date +%s) - start ))s"
 fi
 
+# --- CoreDNS (the real node's cluster DNS) ----------------------------------------------------
+if is_missing coredns; then
+  start=$(date +%s)
+  log "building coredns $COREDNS_VERSION"
+  tmpbin="$(mktemp -d "$BIN/.coredns.XXXXXX")"
+  GOBIN="$tmpbin" go install -p 2 -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  install_binary coredns "$COREDNS_VERSION" "$tmpbin/coredns"
+  rmdir "$tmpbin"
+  log "built coredns $COREDNS_VERSION in $(( $(date +%s) - start ))s"
+fi
+
+# --- local-path-provisioner (the real node's PersistentVolumes) -------------------------------
+if is_missing local-path-provisioner; then
+  start=$(date +%s)
+  log "building local-path-provisioner $LOCAL_PATH_VERSION"
+  tmpbin="$(mktemp -d "$BIN/.local-path.XXXXXX")"
+  GOBIN="$tmpbin" go install -p 2 -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+  install_binary local-path-provisioner "$LOCAL_PATH_VERSION" "$tmpbin/local-path-provisioner"
+  rmdir "$tmpbin"
+  log "built local-path-provisioner $LOCAL_PATH_VERSION in $(( $(date +%s) - start ))s"
+fi
+
 # --- check what was built --------------------------------------------------------------------
 got="$("$BIN/kube-apiserver-$KUBERNETES_VERSION" --version 2>&1)"
 [ "$got" = "Kubernetes $KUBERNETES_VERSION" ] || die "kube-apiserver reports '$got', expected 'Kubernetes $KUBERNETES_VERSION'"
@@ -164,4 +192,8 @@ got="$("$BIN/etcd-$ETCD_VERSION" --version 2>&1 | sed -n 's/^etcd Version: //p')
 [ "v$got" = "$ETCD_VERSION" ] || die "etcd reports version '$got', expected '${ETCD_VERSION#v}'"
 got="$("$BIN/kwok-$KWOK_VERSION" --version 2>&1)"
 case "$got" in *"${KWOK_VERSION#v}"*) ;; *) die "kwok reports '$got', expected ${KWOK_VERSION#v}" ;; esac
-log "done in $(( $(date +%s) - total_start ))s: kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION in $BIN"
+got="$("$BIN/kubelet-$KUBERNETES_VERSION" --version 2>&1)"
+[ "$got" = "Kubernetes $KUBERNETES_VERSION" ] || die "kubelet reports '$got', expected 'Kubernetes $KUBERNETES_VERSION'"
+got="$("$BIN/coredns-$COREDNS_VERSION" -version 2>&1 | head -n 1)"
+case "$got" in *"${COREDNS_VERSION#v}"*) ;; *) die "coredns reports '$got', expected ${COREDNS_VERSION#v}" ;; esac
+log "done in $(( $(date +%s) - total_start ))s: kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, coredns $COREDNS_VERSION in $BIN"
