@@ -26,6 +26,8 @@ ARGS ?=
 PYTEST_ARGS ?=
 # make cluster-down PURGE=1 also deletes the local cluster's certificates, etcd data and logs
 PURGE ?=
+# make cluster-up NODE=real also starts a real node (kubelet, containerd, CNI, kube-proxy, CoreDNS)
+NODE ?=
 
 STAMP := $(VENV)/.installed
 TOOLS_STAMP := $(VENV)/.tools
@@ -61,12 +63,22 @@ image: ## Build the runner and pause images as OCI archives in $(LOADTEST_CACHE)
 	@python3 scripts/build-image.py
 
 .PHONY: cluster-tools
-cluster-tools: ## Build the local control plane (Kubernetes, etcd, kwok) from the Go module proxy (cached)
+cluster-tools: ## Build the local control plane and node (Kubernetes, etcd, kwok, CoreDNS) from the Go module proxy (cached)
 	@bash scripts/build-control-plane.sh
 
 .PHONY: cluster-up
-cluster-up: cluster-tools ## Start the local control plane; kubeconfig at $(LOADTEST_CACHE)/cluster/kubeconfig
+cluster-up: cluster-tools $(if $(filter real,$(NODE)),image) ## Start the local control plane (NODE=real: and a real node); kubeconfig at $(LOADTEST_CACHE)/cluster/kubeconfig
+	@case "$(NODE)" in ""|real) ;; *) echo "error: NODE='$(NODE)': the only value is real (empty: kwok's fake nodes only)" >&2; exit 2 ;; esac
 	@bash scripts/cluster-up.sh
+	@if [ "$(NODE)" = real ]; then bash scripts/node-up.sh; fi
+
+.PHONY: node-up
+node-up: cluster-tools image ## Add a real node (kubelet + containerd) to the running local cluster
+	@bash scripts/node-up.sh
+
+.PHONY: node-down
+node-down: ## Take the real node down (cluster-down does too), leaving nothing on the host
+	@bash scripts/node-down.sh
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane (PURGE=1 also deletes its certificates, etcd data and logs)

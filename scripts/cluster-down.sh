@@ -29,6 +29,8 @@ if [ ! -f "$MARKER" ]; then
   exit 0
 fi
 lock_cluster cluster-down
+# The real node first, while the API server can still delete its pods.
+bash "$HERE/node-down.sh"
 
 # running PID: alive and not a zombie (a zombie whose parent has not reaped it yet holds no port
 # and no file, and would otherwise keep `kill -0` true forever).

@@ -28,6 +28,9 @@ binary_of() {
   case "$1" in
     etcd) echo "$BIN/etcd-$ETCD_VERSION" ;;
     kwok) echo "$BIN/kwok-$KWOK_VERSION" ;;
+    coredns) echo "$BIN/coredns-$COREDNS_VERSION" ;;
+    local-path-provisioner) echo "$BIN/local-path-provisioner-$LOCAL_PATH_VERSION" ;;
+    containerd) echo /usr/bin/containerd ;;  # Debian's (scripts/install-node-runtime.sh)
     *) echo "$BIN/$1-$KUBERNETES_VERSION" ;;
   esac
 }
@@ -57,7 +60,9 @@ lock_cluster() {
   fi
   export LOADTEST_CLUSTER_LOCKED=1
 }
+ME="$(basename "$0" .sh)"  # the script's name, for its messages
 NAMESPACE=loadtest
+SERVICE_CIDR=10.96.0.0/16        # ClusterIPs: kube-proxy routes them on the real node, nowhere else
 PKI="$CLUSTER_DIR/pki"
 KUBECONFIG_ADMIN="$CLUSTER_DIR/kubeconfig"
 TIMEOUT_S="${LOADTEST_CLUSTER_TIMEOUT_S:-90}"
@@ -70,12 +75,12 @@ wait_for() {
   local deadline=$(( $(date +%s) + TIMEOUT_S ))
   until "$@" >/dev/null 2>&1; do
     if ! pid_of "$name" >/dev/null; then
-      echo "cluster-up: error: $name exited while waiting for $what; last lines of $CLUSTER_DIR/logs/$name.log:" >&2
+      echo "$ME: error: $name exited while waiting for $what; last lines of $CLUSTER_DIR/logs/$name.log:" >&2
       tail -n 25 "$CLUSTER_DIR/logs/$name.log" >&2 || true
       exit 1
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "cluster-up: error: timed out after ${TIMEOUT_S}s waiting for $what (raise LOADTEST_CLUSTER_TIMEOUT_S if the machine is busy); last lines of $CLUSTER_DIR/logs/$name.log:" >&2
+      echo "$ME: error: timed out after ${TIMEOUT_S}s waiting for $what (raise LOADTEST_CLUSTER_TIMEOUT_S if the machine is busy); last lines of $CLUSTER_DIR/logs/$name.log:" >&2
       tail -n 25 "$CLUSTER_DIR/logs/$name.log" >&2 || true
       exit 1
     fi
@@ -141,5 +146,5 @@ start() {
   local name="$1"; shift
   setsid "$(binary_of "$name")" "$@" >>"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$CLUSTER_DIR/run/$name.pid"
-  log "started $name (pid $!)"
+  echo "$ME: started $name (pid $!)"
 }

@@ -30,7 +30,6 @@ set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
 
 NODES="${LOADTEST_KWOK_NODES:-1}"
-SERVICE_CIDR=10.96.0.0/16        # ClusterIPs are only allocated: no kube-proxy, no traffic
 SERVICE_IP=10.96.0.1             # the `kubernetes` Service's ClusterIP, a SAN of the serving cert
 POD_CIDR=127.16.0.1/16           # kwok's pod IPs: loopback, never proxied by the API server
 start_s=$(date +%s)

@@ -151,6 +151,14 @@ class LocalCluster:
         self.started_here = False
         return out
 
+    def start_node(self, timeout: float = START_TIMEOUT_S) -> str:
+        """Run node-up: a real node (kubelet, containerd, CNI, kube-proxy, CoreDNS) joins the cluster."""
+        return self._script("node-up.sh", timeout=timeout)
+
+    def stop_node(self, timeout: float = STOP_TIMEOUT_S) -> str:
+        """Run node-down: the real node's pods, processes, mounts, bridge and rules are gone after it."""
+        return self._script("node-down.sh", timeout=timeout)
+
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = KUBECTL_TIMEOUT_S
     ) -> subprocess.CompletedProcess[str]:
