@@ -216,13 +216,32 @@ credentials only through secretKeyRef.
 {{- end -}}
 
 {{/*
+loadtest.demoTargetName: the demo target's Deployment and Service (its DNS name in the namespace).
+*/}}
+{{- define "loadtest.demoTargetName" -}}
+{{- printf "%s-demo-target" (include "loadtest.fullname" .) -}}
+{{- end -}}
+
+{{/*
+loadtest.targetHost: the run's target: run.host, else the release's demo target when enabled, else empty.
+*/}}
+{{- define "loadtest.targetHost" -}}
+{{- if .Values.run.host -}}
+{{- .Values.run.host -}}
+{{- else if .Values.demoTarget.enabled -}}
+{{- printf "http://%s:%d" (include "loadtest.demoTargetName" .) (int .Values.demoTarget.port) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 loadtest.guardHosts: the run's effective allowlist, comma-separated: run.allowedHosts and run.host's
 host[:port]. Empty (no guard) only when neither is set.
 */}}
 {{- define "loadtest.guardHosts" -}}
 {{- $hosts := .Values.run.allowedHosts | default list -}}
-{{- if .Values.run.host -}}
-{{- $hosts = append $hosts (urlParse .Values.run.host).host -}}
+{{- $target := include "loadtest.targetHost" . -}}
+{{- if $target -}}
+{{- $hosts = append $hosts (urlParse $target).host -}}
 {{- end -}}
 {{- $hosts | uniq | join "," -}}
 {{- end -}}

@@ -108,11 +108,11 @@ class ServedMiddleware:
 def _loopback_only(request: Request) -> None:
     host = request.client.host if request.client else ""
     if host not in LOOPBACK_HOSTS and not host.startswith("127."):
-        raise HTTPException(status_code=403, detail=f"control endpoints answer loopback clients only, not {host!r}")
+        raise HTTPException(status_code=403, detail=f"fault control answers loopback clients only, not {host!r}")
 
 
 class Control:
-    """`/healthz` and `/_control/*`: never counted, never faulted, no auth (loopback only)."""
+    """`/healthz` and `/_control/*`: never counted, never faulted, no auth; faults loopback only."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -129,7 +129,8 @@ class Control:
         return JSONResponse({"status": "ok"})
 
     async def stats(self, request: Request) -> Response:
-        _loopback_only(request)
+        # Read-only counts, for any client: in a cluster the controller reads them through the API
+        # server's service proxy, which connects from the node's address (never loopback).
         _, counts = read_totals(self.runtime.config.counters_dir, COUNTER_KEYS)
         by_route = {key: n for key, n in counts.items() if key not in WS_COUNTERS}
         websocket = {key: counts.get(key, 0) for key in WS_COUNTERS}  # every counter, zeros too

@@ -74,11 +74,6 @@ def prepare(spec: RunSpec) -> Prepared:
     (`last_checks`: the locustfile probe, the pre-flight request) run while its processes start:
     the master starts no user before they passed, and a refusal (or Ctrl-C meanwhile) stops every
     process and removes the run directory: the same error, no request sent, nothing left."""
-    if spec.backend == Backend.KUBERNETES and spec.host is None:
-        raise SpecError(
-            "host is required with backend = 'kubernetes' (the bundled demo target runs only locally)",
-            hint="pass --host https://staging.example.com (and consider --allowed-hosts)",
-        )
     if spec.backend == Backend.KUBERNETES and spec.prometheus:
         raise SpecError(
             "prometheus = true starts a local Prometheus for the local backend only",
@@ -486,14 +481,18 @@ def _save_traceback(p: Prepared, exc: BaseException) -> None:
 
 
 def _execute_kubernetes(p: Prepared, log: EventLog, progress: ProgressDisplay, out: TextIO) -> int:
-    from loadtest.backends.kubernetes.deploying import KubeBackend, chart_values
+    from loadtest.backends.kubernetes.deploying import SLA_FOLDER_IN_CHART, KubeBackend, chart_values
 
     spec = p.spec
-    sla_file = None
+    sla_file = sla_text = None
     if p.sla_path is not None:
-        sla_file = p.sla_path.resolve().relative_to(spec.locustfiles_dir.resolve()).as_posix()
+        sla, base = p.sla_path.resolve(), spec.locustfiles_dir.resolve()
+        if sla.is_relative_to(base):  # shipped with the scenario's folder
+            sla_file = sla.relative_to(base).as_posix()
+        else:  # an SLA file of its own (--sla): shipped beside the locustfiles
+            sla_file, sla_text = f"{SLA_FOLDER_IN_CHART}/{sla.name}", sla.read_text(encoding="utf-8")
     shape_env = shapes.shape_env(p.shape) if p.shape is not None else {}
-    values = chart_values(spec, p.run_id, p.workers, sla_file, shape_env)
+    values = chart_values(spec, p.run_id, p.workers, sla_file, shape_env, sla_text=sla_text)
     (p.run_dir / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=True), encoding="utf-8")
     progress.message(f"installing release {p.run_id} into namespace {spec.namespace} ...")
     outcome = KubeBackend(spec, p.run_id, p.run_dir, values, log, progress).run(

@@ -45,10 +45,19 @@ class KubeOutcome:
     gate: str | None = None
 
 
+# Where an SLA file from outside the locustfiles folder goes among the chart's locustfiles
+# (not a Python package name, so it can never shadow a scenario's folder).
+SLA_FOLDER_IN_CHART = "sla-file"
+DEMO_TARGET_PORT = 8080  # the chart's demoTarget.port default
+DEMO_TARGET_FILE = "demo-target.json"  # the in-cluster demo target's own counters, collected at the end
+
+
 def chart_values(
-    spec: RunSpec, run_id: str, workers: int, sla_file: str | None, shape_env: dict[str, str]
+    spec: RunSpec, run_id: str, workers: int, sla_file: str | None, shape_env: dict[str, str],
+    *, sla_text: str | None = None,
 ) -> dict[str, Any]:
-    """The chart values for one run (spec.helm_values merged over them last)."""
+    """The chart values for one run (spec.helm_values merged over them last). `sla_file` is the SLA's
+    path among the locustfiles; `sla_text` its content when it is not one of them (--sla elsewhere)."""
     scenario = spec.scenario_name
     if spec.locustfiles:
         files = {p.name: p.read_text(encoding="utf-8") for p in spec.locustfiles}
@@ -58,6 +67,8 @@ def chart_values(
     else:
         files = collect_locustfiles(spec.locustfiles_dir, scenario)
         locustfile = f"{scenario}/locustfile.py"
+    if sla_file is not None and sla_text is not None:
+        files[sla_file] = sla_text
     values: dict[str, Any] = {
         "run": {
             "id": run_id,
@@ -83,6 +94,9 @@ def chart_values(
         # Every run is judged: by its SLA file, else by the baseline gate; --no-gate judges none.
         "gate": {"enabled": not spec.no_gate},
         "artifacts": {"persistence": {"enabled": not spec.no_gate}},
+        # No host: the release deploys the bundled demo target and the run aims at it (the chart's
+        # loadtest.targetHost), as the local backend starts it on loopback.
+        "demoTarget": {"enabled": spec.host is None},
     }
     return _merge(values, spec.helm_values)
 
@@ -200,8 +214,8 @@ class KubeBackend:
         port = int(self.values.get("master", {}).get("ports", {}).get("metrics", METRICS_PORT))
         connected = 0
         while time.monotonic() < deadline:
-            service = self.api.master_service(self.release)
-            text = (self.api.master_metrics(self.release, service, port) if service else None) or ""
+            service = self.api.service(self.release, "master")
+            text = (self.api.proxy_get(service, port, "metrics") if service else None) or ""
             connected = _connected_workers(text)
             if connected >= workers:
                 self.log("workers_connected", count=connected)
@@ -277,10 +291,26 @@ class KubeBackend:
             (self.run_dir / "pods.json").write_text(json.dumps(states, indent=1) + "\n", encoding="utf-8")
             events = self.api.events(self.release)
             (self.run_dir / "events.json").write_text(json.dumps(events, indent=1) + "\n", encoding="utf-8")
+            self._collect_target_counts()
             self.log("artifacts_collected", pods=len(pods), events=len(events))
         except ClusterError as exc:
             self.log("artifacts_incomplete", error=str(exc))
             self.progress.message(f"warning: could not collect every artifact: {exc}")
+
+
+    def _collect_target_counts(self) -> None:
+        """The in-cluster demo target's own counters (what it served, by route), as demo-target.json:
+        the platform's request counts can be checked against the target's, as locally."""
+        if not self.values.get("demoTarget", {}).get("enabled"):
+            return
+        service = self.api.service(self.release, "demo-target")
+        port = int(self.values["demoTarget"].get("port", DEMO_TARGET_PORT))
+        text = self.api.proxy_get(service, port, "_control/stats") if service else None
+        if text is None:
+            self.log("demo_target_counts_missing", service=service)
+            return
+        (self.run_dir / DEMO_TARGET_FILE).write_text(text, encoding="utf-8")
+        self.log("demo_target_counts", file=DEMO_TARGET_FILE)
 
 
 def _connected_workers(metrics_text: str) -> int:

@@ -168,22 +168,23 @@ class KubeApi:
             ]
         return found
 
-    def master_service(self, release: str) -> str | None:
+    def service(self, release: str, component: str) -> str | None:
+        """The name of the release's Service of one component (master, demo-target); None if absent."""
         items = self._call(
-            "listing the master Service",
+            f"listing the {component} Service",
             self.core.list_namespaced_service,
             self.namespace,
-            label_selector=self.selector(release, "master"),
+            label_selector=self.selector(release, component),
         ).items
         return str(items[0].metadata.name) if items else None
 
-    def master_metrics(self, release: str, service: str, port: int) -> str | None:
-        """The master's /metrics through the API server's service proxy; None when unreachable."""
-        try:
-            return str(
-                self.core.connect_get_namespaced_service_proxy_with_path(
-                    f"{service}:{port}", self.namespace, "metrics", _request_timeout=5
-                )
+    def proxy_get(self, service: str, port: int, path: str) -> str | None:
+        """GET a Service's `path` through the API server's service proxy; None when unreachable."""
+        try:  # the raw body: the client would turn a JSON answer into a Python repr
+            answer = self.core.connect_get_namespaced_service_proxy_with_path(
+                f"{service}:{port}", self.namespace, path, _request_timeout=5, _preload_content=False
             )
+            body: bytes = getattr(answer, "data", b"")  # a urllib3 response (typed as str by the client)
+            return body.decode("utf-8", errors="replace")
         except Exception:
             return None
