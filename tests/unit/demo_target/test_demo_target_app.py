@@ -24,6 +24,7 @@ class Client:
     def __init__(self, app: Starlette) -> None:
         self.app = app
         self.token: str | None = None
+        self.peer = ("127.0.0.1", 40000)  # the client address the app sees
 
     def request(self, method: str, path: str, body: object = None, token: str | None = None) -> Response:
         raw_path, _, query = path.partition("?")
@@ -35,7 +36,7 @@ class Client:
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
             "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(),
-            "root_path": "", "headers": headers, "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 80),
+            "root_path": "", "headers": headers, "client": self.peer, "server": ("127.0.0.1", 80),
         }  # fmt: skip
         incoming = [{"type": "http.request", "body": payload, "more_body": False}]
         sent: list[MutableMapping[str, Any]] = []
@@ -223,3 +224,19 @@ def test_a_fault_delays_and_fails_only_its_route(client: Client) -> None:
 def test_an_invalid_fault_is_422_with_the_field(client: Client) -> None:
     status, body = client.request("PUT", "/_control/faults", {"route": "GET /api/nope"})
     assert status == 422 and "fault.route" in body["detail"]
+
+
+def test_counters_answer_any_client_but_faults_only_loopback(client: Client) -> None:
+    """In a cluster the controller reads the counters through the API server (from the node's
+    address); changing faults stays a loopback-only act (in a cluster: the chart's demoTarget.slow)."""
+    client.peer = ("10.244.0.1", 41000)
+    try:
+        status, stats = client.get("/_control/stats")
+        assert status == 200 and stats["served"] >= 0
+        for method, body in (("GET", None), ("PUT", {"route": "GET /api/me", "delay_ms": 5}), ("DELETE", None)):
+            status, answer = client.request(method, "/_control/faults", body)
+            assert status == 403 and "loopback" in answer["detail"], (method, answer)
+    finally:
+        client.peer = ("127.0.0.1", 40000)
+    status, listing = client.get("/_control/faults")
+    assert status == 200 and all(f["route"] != "GET /api/me" or f["delay_ms"] != 5 for f in listing["items"])

@@ -1,0 +1,82 @@
+"""Load tests whose requests flow through pods: master, workers, gate and the demo target run from
+the runner image on the real node; workers reach the master through its Service, the controller
+waits for them through the API server's service proxy, and the gate Job judges the real stats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import kuberuns as kr
+from nodekit import NODE_NAME, start_run
+
+from loadtest.backends.kubernetes.cluster import LocalCluster
+
+REPORT_INTERVAL_S = 3.0  # Locust workers report to the master every 3 s
+
+
+def sla(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sla.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_run_against_the_in_cluster_demo_target_counts_what_it_served(
+    node_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    artifacts = tmp_path / "results"
+    permissive = sla(tmp_path, "version: 1\nmin_samples: {error_rate: 20}\naggregate: {error_rate: '< 1%'}\n")
+    proc = start_run(node_cluster, artifacts, "--duration", "20s", "--sla", str(permissive))
+    pods: list[dict[str, Any]] = []
+
+    def look() -> None:  # the load runs: where do its pods run?
+        release = next(artifacts.glob("*/")).name
+        listed = node_cluster.kubectl("get", "pods", "-n", "loadtest", "-o", "json",
+                                      "-l", f"app.kubernetes.io/instance={release}")  # fmt: skip
+        pods.extend(json.loads(listed.stdout)["items"])
+
+    kr.when_event(proc, artifacts, "workers_connected", look, timeout_s=240)
+    result = kr.finish(proc, artifacts)
+    assert result.code == 0, result.stderr[-3000:]
+
+    # every component ran from the image on the real node, and the controller saw the workers connect
+    components = sorted(p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods)
+    assert components == ["demo-target", "gate", "master", "worker", "worker"], components
+    assert {p["spec"]["nodeName"] for p in pods} == {NODE_NAME}
+    assert result.event("workers_connected")["count"] == 2
+
+    # the gate Job judged the real stats.json: PASS, on requests the target itself counted (collected
+    # by the controller through the API server before the release went)
+    verdict = json.loads((result.run_dir / "verdict.json").read_text())
+    assert verdict["outcome"] == "PASS", verdict["reason"]
+    stats = json.loads((result.run_dir / "stats.json").read_text())
+    total = stats["aggregate"]["num_requests"]
+    assert total >= 20 and stats["complete"] is True
+    seconds = stats["ended_at"] - stats["started_at"]
+    target = json.loads((result.run_dir / "demo-target.json").read_text())
+    assert abs(target["served"] - total) <= max(2, total / seconds * REPORT_INTERVAL_S), (target["served"], total)
+    assert kr.release_objects(node_cluster, result.run_dir.name) == []
+
+
+def test_a_slowed_endpoint_fails_the_run(node_cluster: LocalCluster, tmp_path: Path) -> None:
+    artifacts = tmp_path / "results"
+    strict = sla(tmp_path, "version: 1\nmin_samples: {p95: 10}\naggregate: {p95: '< 250', min_requests: 20}\n")
+    slowed = json.dumps({"demoTarget": {"slow": ["GET /api/products/{id}=300"]}})  # ~23 % of the requests
+    result = kr.finish(start_run(node_cluster, artifacts, "--duration", "20s", "--sla", str(strict),
+                                 "--helm-values", slowed), artifacts, timeout_s=300)  # fmt: skip
+    assert result.code == 1, result.stderr[-3000:]
+    verdict = json.loads((result.run_dir / "verdict.json").read_text())
+    assert verdict["outcome"] == "FAIL"
+    p95 = next(c for c in verdict["checks"] if c["metric"] == "p95" and c["subject"] == "aggregate")
+    assert p95["result"] == "fail" and p95["measured"] >= 300, p95
+
+
+def test_ctrl_c_mid_run_exits_130_and_leaves_no_release(node_cluster: LocalCluster, tmp_path: Path) -> None:
+    artifacts = tmp_path / "results"
+    proc = start_run(node_cluster, artifacts, "--duration", "60s")
+    kr.when_event(proc, artifacts, "workers_connected", kr.interrupt(proc), timeout_s=240)
+    result = kr.finish(proc, artifacts)
+    assert result.code == 130, result.stderr[-3000:]
+    assert "helm_uninstalled" in [e["event"] for e in result.events()]
+    assert kr.release_objects(node_cluster, result.run_dir.name) == []
