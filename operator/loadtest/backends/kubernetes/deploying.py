@@ -96,7 +96,7 @@ def chart_values(
         "artifacts": {"persistence": {"enabled": not spec.no_gate}},
         # No host: the release deploys the bundled demo target and the run aims at it (the chart's
         # loadtest.targetHost), as the local backend starts it on loopback.
-        "demoTarget": {"enabled": spec.host is None},
+        "demoTarget": {"enabled": spec.host is None, "workers": spec.demo_workers},
     }
     return _merge(values, spec.helm_values)
 
