@@ -5,6 +5,7 @@ waits for them through the API server's service proxy, and the gate Job judges t
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,25 @@ def test_ctrl_c_mid_run_exits_130_and_leaves_no_release(node_cluster: LocalClust
     assert result.code == 130, result.stderr[-3000:]
     assert "helm_uninstalled" in [e["event"] for e in result.events()]
     assert kr.release_objects(node_cluster, result.run_dir.name) == []
+
+
+def test_a_worker_pod_deleted_mid_run_is_never_a_silent_pass(node_cluster: LocalCluster, tmp_path: Path) -> None:
+    artifacts = tmp_path / "results"
+    proc = start_run(node_cluster, artifacts, "--duration", "40s")
+    deleted: list[str] = []
+
+    def delete_a_worker() -> None:
+        release = next(artifacts.glob("*/")).name
+        time.sleep(8)  # into the run: users spawned, reports flowing
+        workers = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=worker"
+        pods = node_cluster.kubectl("get", "pods", "-n", "loadtest", "-o", "name", "-l", workers)
+        deleted.append(pods.stdout.split()[0])
+        node_cluster.kubectl("delete", "-n", "loadtest", deleted[0], "--grace-period=0", "--force", "--wait=false")
+
+    kr.when_event(proc, artifacts, "workers_connected", delete_a_worker, timeout_s=240)
+    result = kr.finish(proc, artifacts, timeout_s=300)
+    assert deleted
+    verdict = json.loads((result.run_dir / "verdict.json").read_text())
+    assert result.code == 3 and verdict["outcome"] == "INCONCLUSIVE", (result.code, verdict["reason"])
+    lost = next(c for c in verdict["checks"] if c["metric"] == "workers_lost")
+    assert lost["result"] != "pass" and lost["measured"] >= 1, lost
