@@ -42,8 +42,9 @@ def test_a_run_installs_every_object_waits_gates_collects_and_uninstalls(cluster
 
     # every object passed API validation and restricted admission: all were created and pods ran
     kinds = kr.manifest_kinds(result.run_dir)
-    for kind in ("ConfigMap", "Deployment", "Job", "NetworkPolicy", "PersistentVolumeClaim", "Role", "Service"):
+    for kind in ("ConfigMap", "Deployment", "Job", "NetworkPolicy", "PersistentVolumeClaim", "Service"):
         assert kind in kinds, kinds
+    assert not {"Role", "RoleBinding", "ServiceAccount"} & set(kinds)  # those are the scheduling release's
     pods = json.loads((result.run_dir / "pods.json").read_text())
     assert sorted(p["component"] for p in pods) == ["gate", "master"] + ["worker"] * WORKERS
     assert {p["phase"] for p in pods if p["component"] != "gate"} == {"Running"}

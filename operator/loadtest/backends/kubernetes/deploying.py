@@ -97,6 +97,11 @@ def chart_values(
         # No host: the release deploys the bundled demo target and the run aims at it (the chart's
         # loadtest.targetHost), as the local backend starts it on loopback.
         "demoTarget": {"enabled": spec.host is None, "workers": spec.demo_workers},
+        # The runner's ServiceAccount and Role are for the release that schedules runs (the
+        # CronJob); a run's own pods mount no token. Creating them would also need the right to
+        # grant roles, which the runner's Role rightly lacks: the in-cluster controller failed here.
+        "rbac": {"create": False},
+        "serviceAccount": {"create": False},
     }
     return _merge(values, spec.helm_values)
 
