@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.backends.kubernetes.bundle import BEGIN, END, emit, extract
+from loadtest.backends.kubernetes.bundle import BEGIN, END, BundleError, emit, extract
 
 
 def test_a_run_directory_round_trips_through_a_log(tmp_path: Path) -> None:
@@ -44,6 +44,19 @@ def test_a_bundle_cannot_write_outside_the_destination(tmp_path: Path) -> None:
         info.size = 3
         tar.addfile(info, io.BytesIO(b"bad"))
     log = f"{BEGIN}\n{base64.b64encode(buffer.getvalue()).decode()}\n{END}\n"
-    with pytest.raises(tarfile.OutsideDestinationError):
+    with pytest.raises(BundleError, match="outside"):
         extract(log, tmp_path / "dest")
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_an_absolute_name_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("stats.json", str(tmp_path / "absolute.txt")):
+            info = tarfile.TarInfo(name)
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b"{}"))
+    log = f"{BEGIN}\n{base64.b64encode(buffer.getvalue()).decode()}\n{END}\n"
+    with pytest.raises(BundleError):
+        extract(log, tmp_path / "dest")
+    assert not (tmp_path / "absolute.txt").exists() and not (tmp_path / "dest" / "stats.json").exists()
