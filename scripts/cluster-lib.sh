@@ -31,6 +31,7 @@ binary_of() {
     coredns) echo "$BIN/coredns-$COREDNS_VERSION" ;;
     local-path-provisioner) echo "$BIN/local-path-provisioner-$LOCAL_PATH_VERSION" ;;
     containerd) echo /usr/bin/containerd ;;  # Debian's (scripts/install-node-runtime.sh)
+    socat) echo /usr/bin/socat ;;
     *) echo "$BIN/$1-$KUBERNETES_VERSION" ;;
   esac
 }

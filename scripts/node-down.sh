@@ -50,7 +50,8 @@ running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>
 stop_component() {
   local name="$1" pid deadline
   pid="$(pid_of "$name")" || { rm -f "$CLUSTER_DIR/run/$name.pid"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
+  # Its process group (each runs in a session of its own): socat's per-connection forks go too.
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   deadline=$(( $(date +%s) + GRACE_S ))
   while running "$pid" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
   if running "$pid"; then
@@ -58,10 +59,12 @@ stop_component() {
     kill -KILL "$pid" 2>/dev/null || true
     while running "$pid"; do sleep 0.1; done
   fi
+  kill -KILL -- "-$pid" 2>/dev/null || true  # whatever of its group outlived it
   rm -f "$CLUSTER_DIR/run/$name.pid"
   log "stopped $name"
 }
 stop_component local-path-provisioner
+stop_component socat
 stop_component coredns
 stop_component kube-proxy
 "$(binary_of kube-proxy)" --cleanup >/dev/null 2>&1 || true  # its nftables tables
@@ -108,6 +111,7 @@ rm -rf "$NODE_DIR/cni/ipam" "$NODE_DIR/volumes" "$NODE_RUN"
 # --- the cluster's view ------------------------------------------------------------------------
 if [ "$api" = 1 ]; then
   kubectl_admin delete node "$NODE_NAME" --ignore-not-found >/dev/null 2>&1 || true
+  kubectl_admin -n default delete endpointslice "$API_ENDPOINTS" --ignore-not-found >/dev/null 2>&1 || true
   # Volumes of the node's StorageClass are gone with its directory: so are their objects; the
   # default class is kwok's `standard` again.
   for pv in $(kubectl_admin get pv -o jsonpath="{range .items[?(@.spec.storageClassName==\"$STORAGE_CLASS\")]}{.metadata.name}{\"\n\"}{end}" 2>/dev/null); do

@@ -17,11 +17,13 @@ POD_CIDR=10.244.0.0/24
 GATEWAY=10.244.0.1            # the bridge's address: the node's IP, cluster DNS, the pods' gateway
 RANGE_START=10.244.0.10
 KUBELET_PORT=10250
+API_FORWARD_PORT=6443         # on the bridge address: the API server for pods (socat to loopback)
+API_ENDPOINTS=kubernetes-loadtest-node  # the `kubernetes` Service's EndpointSlice pointing there
 GUARD_TABLE=loadtest_node_guard
 STORAGE_NAMESPACE=local-path-storage
 STORAGE_CLASS=local-path
 # Stopped in this order, started in the reverse one.
-NODE_COMPONENTS=(local-path-provisioner coredns kube-proxy kubelet containerd)
+NODE_COMPONENTS=(local-path-provisioner socat coredns kube-proxy kubelet containerd)
 # Saved before node-up changes them (kubelet sets the last three), restored by node-down.
 NODE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
   vm.overcommit_memory kernel.panic kernel.panic_on_oops)

@@ -28,6 +28,22 @@ start_s=$(date +%s)
 log() { echo "node-up: $*"; }
 die() { echo "node-up: error: $*" >&2; exit 1; }
 
+# import_images: the runner and pause archives, into containerd, when they changed since the last import.
+import_images() {
+  local image archive stamp sum t0
+  for image in runner pause; do
+    archive="$IMAGES/$image.oci.tar"
+    stamp="$NODE_DIR/containerd/$image.imported"
+    sum="$(stat -c '%s %Y' "$(readlink -f "$archive")") $(readlink -f "$archive")"
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ]; then continue; fi
+    t0=$(date +%s%N)
+    ctr_node images import --no-unpack "$archive" >/dev/null
+    echo "$sum" >"$stamp"
+    log "imported $archive in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+  done
+}
+
+
 [ "$(id -u)" -eq 0 ] || die "a real node needs root (containerd, network namespaces, cgroups, nftables)"
 [ -f "$MARKER" ] && [ -f "$CLUSTER_DIR/ports.env" ] || die "no local cluster in $CLUSTER_DIR; start it first: make cluster-up"
 # shellcheck disable=SC1091
@@ -41,6 +57,7 @@ fi
 running=()
 for name in "${NODE_COMPONENTS[@]}"; do pid_of "$name" >/dev/null && running+=("$name"); done
 if [ "${#running[@]}" -eq "${#NODE_COMPONENTS[@]}" ] && node_ready; then
+  import_images
   log "already up: node $NODE_NAME is Ready in $CLUSTER_DIR"
   exit 0
 fi
@@ -178,17 +195,8 @@ EOF
 start containerd --config "$NODE_DIR/containerd.toml" --log-level warn
 wait_for containerd "containerd's socket $CONTAINERD_SOCKET" ctr_node version
 
-# --- images: imported when the archive changed since the last import ---------------------------
-for image in runner pause; do
-  archive="$IMAGES/$image.oci.tar"
-  stamp="$NODE_DIR/containerd/$image.imported"
-  sum="$(stat -c '%s %Y' "$(readlink -f "$archive")") $(readlink -f "$archive")"
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ]; then continue; fi
-  t0=$(date +%s%N)
-  ctr_node images import --no-unpack "$archive" >/dev/null
-  echo "$sum" >"$stamp"
-  log "imported $archive in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-done
+# --- images (an up node gets a rebuilt image too) ------------------------------------------------
+import_images
 
 # --- kubelet -----------------------------------------------------------------------------------
 cat >"$NODE_DIR/kubelet.yaml" <<EOF
@@ -261,6 +269,31 @@ EOF
 start coredns -conf "$NODE_DIR/Corefile"
 wait_for coredns "CoreDNS to resolve kubernetes.default.svc.cluster.local on $GATEWAY" \
   dns_resolves kubernetes.default.svc.cluster.local
+
+# --- the API server, for pods (the chart's CronJob runs the controller in one) ----------------------
+# The API server listens on loopback only: socat forwards the node's bridge address (reachable from
+# pods, from nowhere else) to it, and the `kubernetes` Service (10.96.0.1:443, every in-cluster
+# client's address; a name in the API server's certificate) gets that address as its endpoint.
+start socat "TCP-LISTEN:$API_FORWARD_PORT,bind=$GATEWAY,reuseaddr,fork" "TCP:127.0.0.1:$APISERVER_PORT"
+wait_for socat "the API forwarder on $GATEWAY:$API_FORWARD_PORT" \
+  curl -sS --max-time 2 --cacert "$PKI/ca.crt" --resolve "kubernetes:$API_FORWARD_PORT:$GATEWAY" \
+  -o /dev/null "https://kubernetes:$API_FORWARD_PORT/readyz"
+kubectl_admin apply -f - >/dev/null <<EOF
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $API_ENDPOINTS
+  namespace: default
+  labels:
+    kubernetes.io/service-name: kubernetes
+    endpointslice.kubernetes.io/managed-by: loadtest-node-up
+addressType: IPv4
+endpoints:
+- addresses: [$GATEWAY]
+  conditions: {ready: true}
+ports:
+- {name: https, port: $API_FORWARD_PORT, protocol: TCP}
+EOF
 
 # --- PersistentVolumes: local-path-provisioner, the default StorageClass while the node runs -----
 # Its helper pod (the runner image, as root in a namespace of its own) makes each volume a 0777

@@ -5,11 +5,14 @@ waits for them through the API server's service proxy, and the gate Job judges t
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import kuberuns as kr
+from clusterkit import get_json, wait_until
 from nodekit import NODE_NAME, start_run
 
 from loadtest.backends.kubernetes.cluster import LocalCluster
@@ -103,3 +106,40 @@ def test_a_worker_pod_deleted_mid_run_is_never_a_silent_pass(node_cluster: Local
     assert result.code == 3 and verdict["outcome"] == "INCONCLUSIVE", (result.code, verdict["reason"])
     lost = next(c for c in verdict["checks"] if c["metric"] == "workers_lost")
     assert lost["result"] != "pass" and lost["measured"] >= 1, lost
+
+
+def test_the_cronjob_runs_the_controller_in_a_pod_and_ends_with_the_nights_verdict(
+    node_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The chart's CronJob, triggered as `kubectl create job --from=cronjob/...`: the controller runs in
+    a pod under the chart's ServiceAccount and namespaced Role, installs the night's release (no
+    host: its own demo target), waits for the gate and exits with its verdict."""
+    release = "nightly"
+    values = {
+        "cron": {"enabled": True, "suspend": True, "env": {
+            "LOADTEST_USERS": "100", "LOADTEST_SPAWN_RATE": "50", "LOADTEST_DURATION": "30s",
+        }},
+        "gate": {"enabled": False},
+        "run": {"users": 1},
+    }  # fmt: skip
+    (tmp_path / "values.yaml").write_text(json.dumps(values))
+    helm = [str(Path(node_cluster.kubectl_path).with_name("helm")), "--kubeconfig", str(node_cluster.kubeconfig)]
+    subprocess.run([*helm, "install", release, str(kr.REPO / "charts/loadtest"), "-n", "loadtest",
+                    "-f", str(tmp_path / "values.yaml")], check=True, capture_output=True)  # fmt: skip
+    try:
+        node_cluster.kubectl("create", "job", "-n", "loadtest", "night", f"--from=cronjob/{release}-loadtest-scheduled")
+
+        def ended() -> str | None:
+            status = get_json(node_cluster, "job", "night", "-n", "loadtest").get("status", {})
+            return "succeeded" if status.get("succeeded") else "failed" if status.get("failed") else None
+
+        outcome = wait_until("the night's Job to end", ended, timeout=300)
+        log = node_cluster.kubectl("logs", "-n", "loadtest", "job/night").stdout
+        assert outcome == "succeeded", log[-3000:]
+        assert "on Kubernetes: exit 0 (gate Job succeeded)" in log
+        night = re.search(r"installing release (\S+) ", log)
+        assert night is not None
+        assert kr.release_objects(node_cluster, night.group(1)) == []  # the night's release is gone
+    finally:
+        node_cluster.kubectl("delete", "job", "-n", "loadtest", "night", "--ignore-not-found", "--wait=false")
+        subprocess.run([*helm, "uninstall", release, "-n", "loadtest", "--wait"], check=False, capture_output=True)
