@@ -151,38 +151,25 @@ if is_missing etcd; then
   log "built etcd $ETCD_VERSION in $(( $(date +%s) - start ))s"
 fi
 
-# --- kwok ------------------------------------------------------------------------------------
-if is_missing kwok; then
+# go_install NAME VERSION MODULE@VERSION: `go install` a command whose go.mod has no replaces (its
+# version is in its source), into place as NAME-VERSION.
+go_install() {
+  local name="$1" version="$2" module="$3" start tmpbin
   start=$(date +%s)
-  log "building kwok $KWOK_VERSION"
-  tmpbin="$(mktemp -d "$BIN/.kwok.XXXXXX")"
-  # kwok's go.mod has no replaces, so go install works directly; its version is in the source.
-  GOBIN="$tmpbin" go install -p 2 -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  install_binary kwok "$KWOK_VERSION" "$tmpbin/kwok"
+  log "building $name $version"
+  tmpbin="$(mktemp -d "$BIN/.$name.XXXXXX")"
+  GOBIN="$tmpbin" go install -p 2 -ldflags "-s -w" "$module"
+  install_binary "$name" "$version" "$tmpbin/$name"
   rmdir "$tmpbin"
-  log "built kwok $KWOK_VERSION in $(( $(date +%s) - start ))s"
-fi
+  log "built $name $version in $(( $(date +%s) - start ))s"
+}
 
-# --- CoreDNS (the real node's cluster DNS) ----------------------------------------------------
-if is_missing coredns; then
-  start=$(date +%s)
-  log "building coredns $COREDNS_VERSION"
-  tmpbin="$(mktemp -d "$BIN/.coredns.XXXXXX")"
-  GOBIN="$tmpbin" go install -p 2 -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
-  install_binary coredns "$COREDNS_VERSION" "$tmpbin/coredns"
-  rmdir "$tmpbin"
-  log "built coredns $COREDNS_VERSION in $(( $(date +%s) - start ))s"
-fi
-
-# --- local-path-provisioner (the real node's PersistentVolumes) -------------------------------
+# kwok plays the fake nodes' kubelets; CoreDNS serves the real node's cluster DNS;
+# local-path-provisioner makes the real node's PersistentVolumes.
+if is_missing kwok; then go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"; fi
+if is_missing coredns; then go_install coredns "$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSION"; fi
 if is_missing local-path-provisioner; then
-  start=$(date +%s)
-  log "building local-path-provisioner $LOCAL_PATH_VERSION"
-  tmpbin="$(mktemp -d "$BIN/.local-path.XXXXXX")"
-  GOBIN="$tmpbin" go install -p 2 -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
-  install_binary local-path-provisioner "$LOCAL_PATH_VERSION" "$tmpbin/local-path-provisioner"
-  rmdir "$tmpbin"
-  log "built local-path-provisioner $LOCAL_PATH_VERSION in $(( $(date +%s) - start ))s"
+  go_install local-path-provisioner "$LOCAL_PATH_VERSION" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
 fi
 
 # --- check what was built --------------------------------------------------------------------
