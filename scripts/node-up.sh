@@ -2,14 +2,17 @@
 # Add a real node to the local cluster (scripts/cluster-up.sh): containerd + runc run the pods'
 # containers from the images `make image` built (imported into containerd, no registry), CNI
 # puts them on a bridge of their own, kube-proxy (nftables) routes Services, CoreDNS answers
-# cluster names, and kubelet registers the node as `loadtest-node`. kwok's fake nodes are
-# cordoned while it runs, so every new pod lands here. scripts/node-down.sh undoes all of it.
+# cluster names, local-path-provisioner makes volumes the non-root pods can write, socat lets
+# pods reach the API server (which listens on loopback) through the `kubernetes` Service, and
+# kubelet registers the node as `loadtest-node`. kwok's fake nodes are cordoned while it runs,
+# so every new pod lands here. scripts/node-down.sh undoes all of it.
 #
 # Network safety: pods sit on bridge ltnode0 (10.244.0.0/24) with no default route and no
 # masquerading; their only routes are the bridge's own subnet and the Service range through the
 # node. An nftables table (inet loadtest_node_guard) drops every forwarded packet that enters or
 # leaves through the bridge but not both, so nothing from a pod can reach another network even
-# if a route appeared. CoreDNS has no upstream: names outside cluster.local do not resolve.
+# if a route appeared; on the node itself pods reach only DNS and the API forwarder (the
+# same table's input chain). CoreDNS has no upstream: names outside cluster.local do not resolve.
 #
 # What it changes on the host, all undone by node-down: sysctls (ip_forward and
 # bridge-nf-call-iptables here; kubelet sets vm.overcommit_memory, kernel.panic and
@@ -17,7 +20,8 @@
 # table and kube-proxy's tables; cgroups under kubepods; mounts under the node's directories.
 # One real node per machine: /run/loadtest-node holds its runtime state and names its cluster.
 #
-# Idempotent: an up node is left as it is; a half-up one is taken down and started again.
+# Idempotent: an up node is left as it is (a rebuilt image is imported); a half-up one is taken
+# down and started again.
 set -euo pipefail
 # shellcheck source=cluster-lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/cluster-lib.sh"
@@ -42,7 +46,6 @@ import_images() {
     log "imported $archive in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
   done
 }
-
 
 [ "$(id -u)" -eq 0 ] || die "a real node needs root (containerd, network namespaces, cgroups, nftables)"
 [ -f "$MARKER" ] && [ -f "$CLUSTER_DIR/ports.env" ] || die "no local cluster in $CLUSTER_DIR; start it first: make cluster-up"
@@ -98,6 +101,15 @@ table inet $GUARD_TABLE {
     type filter hook forward priority filter - 10; policy accept;
     iifname "$BRIDGE" oifname != "$BRIDGE" counter drop comment "a pod's packet may not leave the bridge"
     oifname "$BRIDGE" iifname != "$BRIDGE" counter drop comment "nothing from elsewhere is forwarded to a pod"
+  }
+  chain input {
+    type filter hook input priority filter - 10; policy accept;
+    iifname != "$BRIDGE" accept
+    ct state established,related accept
+    udp dport 53 accept
+    tcp dport { 53, $API_FORWARD_PORT } accept
+    icmp type { echo-request, destination-unreachable } accept
+    counter drop comment "a pod reaches only DNS and the API server on the node"
   }
 }
 EOF

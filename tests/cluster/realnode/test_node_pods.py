@@ -32,6 +32,13 @@ PROBE = """
         out["outside_connect"] = "connected"
     except OSError as exc:
         out["outside_connect"] = errno.errorcode.get(exc.errno, type(exc).__name__)
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        s.connect(("10.244.0.1", 10250))  # the node's kubelet: not for pods
+        out["node_kubelet"] = "connected"
+    except OSError as exc:
+        out["node_kubelet"] = errno.errorcode.get(exc.errno) or type(exc).__name__
     out["routes"] = open("/proc/net/route").read().split("\\n")[1:]
     print(json.dumps(out))
 """
@@ -54,6 +61,7 @@ def test_the_runner_image_runs_restricted_and_read_only_and_sees_only_the_cluste
     assert seen["kubernetes"] == "10.96.0.1"  # cluster DNS (CoreDNS) answers Service names
     assert seen["outside_name"] == "gaierror"  # and nothing else: no upstream resolver
     assert seen["outside_connect"] == "ENETUNREACH"  # no default route out of the pod
+    assert seen["node_kubelet"] == "TimeoutError"  # the node answers pods on DNS and the API port only
     gateways = {line.split("\t")[1] for line in seen["routes"] if line.strip()}
     assert "00000000" not in gateways, seen["routes"]  # no 0.0.0.0/0 destination
 
