@@ -45,6 +45,8 @@ def leftovers(cluster_dir: Path) -> list[str]:
     if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True, check=False).returncode == 0:
         found.append(f"interface {BRIDGE}")
     found += [f"nftables table {t}" for t in nft_tables() if t.endswith((GUARD_TABLE, " kube-proxy"))]
+    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
+    found += [f"chain {line.split()[1]}" for line in ruleset.splitlines() if line.strip().startswith("chain KUBE-")]
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     mine = (str(cluster_dir), "/run/loadtest-node")
     found += [f"mount {m.split()[4]}" for m in mounts if m.split()[4].startswith(mine)]
