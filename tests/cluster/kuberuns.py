@@ -51,13 +51,20 @@ def gate_annotations(*, outcome: str | None = None, exit_code: int | None = None
 
 
 def start(cluster: LocalCluster, artifacts: Path, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen[str]:
+    """A run on kwok: loopback host, no waiting for workers that never run."""
+    return launch(
+        kubeconfig or cluster.kubeconfig, artifacts, "--host", TARGET, "--wait-for-workers", "false",
+        "--users", "30", "--duration", "10s", "--start-timeout", "90s", *args,
+    )  # fmt: skip
+
+
+def launch(kubeconfig: Path, artifacts: Path, *args: str) -> subprocess.Popen[str]:
+    """`loadtest run --backend kubernetes` as a user would start it (no LOADTEST_* from this shell)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_") or k == "LOADTEST_CACHE"}
     env["NO_COLOR"] = "1"
     argv = [
-        sys.executable, "-m", "loadtest", "run", "--backend", "kubernetes", "--host", TARGET,
-        "--kubeconfig", str(kubeconfig or cluster.kubeconfig), "--wait-for-workers", "false",
-        "--users", "30", "--duration", "10s", "--progress", "plain", "--start-timeout", "90s",
-        "--artifacts-dir", str(artifacts), *args,
+        sys.executable, "-m", "loadtest", "run", "--backend", "kubernetes", "--kubeconfig", str(kubeconfig),
+        "--progress", "plain", "--artifacts-dir", str(artifacts), *args,
     ]  # fmt: skip
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 from clusterkit import get_json, wait_until
-from kuberuns import REPO
+from kuberuns import launch
 
 from loadtest.backends.kubernetes.cluster import LocalCluster
 
@@ -65,12 +63,5 @@ def last_json(logs: str) -> Any:
 
 def start_run(cluster: LocalCluster, artifacts: Path, *args: str) -> subprocess.Popen[str]:
     """`loadtest run --backend kubernetes` with no host: the release's own demo target is the target."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_") or k == "LOADTEST_CACHE"}
-    env["NO_COLOR"] = "1"
-    argv = [
-        sys.executable, "-m", "loadtest", "run", "--backend", "kubernetes", "--kubeconfig", str(cluster.kubeconfig),
-        "--scenario", "api_browsing", "--users", "20", "--spawn-rate", "20", "--workers", "2",
-        "--progress", "plain", "--start-timeout", "120s", "--artifacts-dir", str(artifacts), *args,
-    ]  # fmt: skip
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
+    return launch(cluster.kubeconfig, artifacts, "--scenario", "api_browsing", "--users", "20",
+                  "--spawn-rate", "20", "--workers", "2", "--start-timeout", "120s", *args)  # fmt: skip

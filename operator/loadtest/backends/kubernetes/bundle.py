@@ -50,16 +50,16 @@ def extract(log_text: str, dest: Path) -> list[str]:
     root = dest.resolve()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         members = [m for m in tar.getmembers() if m.isfile()]  # regular files only: no links, no devices
-        for member in members:
-            # Written by hand, not extractall(filter=...): the runner image's Python (Debian's 3.11.2)
-            # predates tarfile's filters, and the CronJob's controller unpacks bundles there.
-            target = (root / member.name).resolve()
+        # Written by hand, not extractall(filter=...): the runner image's Python (Debian's 3.11.2)
+        # predates tarfile's filters, and the CronJob's controller unpacks bundles there. Every name
+        # is checked before anything is written.
+        targets = [(member, (root / member.name).resolve()) for member in members]
+        for member, target in targets:
             if PurePosixPath(member.name).is_absolute() or not target.is_relative_to(root):
                 raise BundleError(f"the artifacts bundle names {member.name!r}, outside {dest}: refused")
-        for member in members:
+        for member, target in targets:
             source = tar.extractfile(member)
             assert source is not None  # a regular file
-            target = root / member.name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source.read())
     return [m.name for m in members]
