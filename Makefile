@@ -63,7 +63,7 @@ image: ## Build the runner and pause images as OCI archives in $(LOADTEST_CACHE)
 	@python3 scripts/build-image.py
 
 .PHONY: cluster-tools
-cluster-tools: ## Build the local control plane and node (Kubernetes, etcd, kwok, CoreDNS) from the Go module proxy (cached)
+cluster-tools: ## Build the local control plane and node (Kubernetes, etcd, kwok, CoreDNS, kube-router) from the Go module proxy (cached)
 	@bash scripts/build-control-plane.sh
 
 .PHONY: cluster-up

@@ -55,6 +55,7 @@ have etcd "$ETCD_VERSION" || missing+=(etcd)
 have kwok "$KWOK_VERSION" || missing+=(kwok)
 have coredns "$COREDNS_VERSION" || missing+=(coredns)
 have local-path-provisioner "$LOCAL_PATH_VERSION" || missing+=(local-path-provisioner)
+have kube-router "$KUBE_ROUTER_VERSION" || missing+=(kube-router)
 if [ "${#missing[@]}" -eq 0 ]; then
   log "up to date in $BIN (kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, coredns $COREDNS_VERSION)"
   exit 0
@@ -165,11 +166,15 @@ go_install() {
 }
 
 # kwok plays the fake nodes' kubelets; CoreDNS serves the real node's cluster DNS;
-# local-path-provisioner makes the real node's PersistentVolumes.
+# local-path-provisioner makes the real node's PersistentVolumes; kube-router enforces its
+# NetworkPolicies.
 if is_missing kwok; then go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"; fi
 if is_missing coredns; then go_install coredns "$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSION"; fi
 if is_missing local-path-provisioner; then
   go_install local-path-provisioner "$LOCAL_PATH_VERSION" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
+fi
+if is_missing kube-router; then
+  go_install kube-router "$KUBE_ROUTER_VERSION" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
 fi
 
 # --- check what was built --------------------------------------------------------------------

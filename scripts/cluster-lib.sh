@@ -30,6 +30,7 @@ binary_of() {
     kwok) echo "$BIN/kwok-$KWOK_VERSION" ;;
     coredns) echo "$BIN/coredns-$COREDNS_VERSION" ;;
     local-path-provisioner) echo "$BIN/local-path-provisioner-$LOCAL_PATH_VERSION" ;;
+    kube-router) echo "$BIN/kube-router-$KUBE_ROUTER_VERSION" ;;
     containerd) echo /usr/bin/containerd ;;  # Debian's (scripts/install-node-runtime.sh)
     socat) echo /usr/bin/socat ;;
     *) echo "$BIN/$1-$KUBERNETES_VERSION" ;;
