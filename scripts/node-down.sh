@@ -63,6 +63,7 @@ stop_component() {
   rm -f "$CLUSTER_DIR/run/$name.pid"
   log "stopped $name"
 }
+stop_component kube-router  # its chains and ipsets are removed below, with kubelet's
 stop_component local-path-provisioner
 stop_component socat
 stop_component coredns
@@ -102,8 +103,9 @@ for root in /sys/fs/cgroup/*/; do
 done
 ip link delete "$BRIDGE" 2>/dev/null || true
 nft delete table inet "$GUARD_TABLE" 2>/dev/null || true
-# kubelet's iptables(-nft) chains: KUBE-FIREWALL (and the INPUT/OUTPUT jumps to it), its canaries;
-# a table left with no rule at all (kubelet made it) goes too.
+# The iptables(-nft) chains of kubelet (KUBE-FIREWALL, the INPUT/OUTPUT jumps to it, its canaries)
+# and of kube-router (its NetworkPolicy chains, which jump to one another: every chain is flushed
+# before any is deleted); a table left with no rule at all (they made it) goes too.
 python3 - <<'PY'
 import json, subprocess
 def nft(*args):
@@ -117,14 +119,17 @@ for family in ("ip", "ip6"):
         for rule in (i["rule"] for i in items if "rule" in i):
             if "KUBE-" in json.dumps(rule["expr"]):
                 nft("delete", "rule", family, table, rule["chain"], "handle", str(rule["handle"]))
-        for chain in (i["chain"]["name"] for i in items if "chain" in i):
-            if chain.startswith("KUBE-"):
-                nft("flush", "chain", family, table, chain)
-                nft("delete", "chain", family, table, chain)
+        chains = [i["chain"]["name"] for i in items if "chain" in i and i["chain"]["name"].startswith("KUBE-")]
+        for chain in chains:
+            nft("flush", "chain", family, table, chain)
+        for chain in chains:
+            nft("delete", "chain", family, table, chain)
         left = json.loads(nft("-j", "list", "table", family, table).stdout)["nftables"]
         if not any("rule" in i for i in left) and not any("chain" in i and "hook" not in i["chain"] for i in left):
             nft("delete", "table", family, table)
 PY
+# kube-router's ipsets, once no rule refers to them.
+for set in $(router_ipsets); do ipset destroy "$set" 2>/dev/null || log "could not destroy ipset $set"; done
 if [ -f "$NODE_DIR/sysctl.saved" ]; then
   while IFS='=' read -r key value; do sysctl -q -w "$key=$value" || log "could not restore $key=$value"; done <"$NODE_DIR/sysctl.saved"
   rm -f "$NODE_DIR/sysctl.saved"
@@ -155,7 +160,8 @@ for name in "${NODE_COMPONENTS[@]}"; do pid_of "$name" >/dev/null && left+=("pro
 ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("interface $BRIDGE")
 nft list table inet "$GUARD_TABLE" >/dev/null 2>&1 && left+=("nftables table $GUARD_TABLE")
 nft list table ip kube-proxy >/dev/null 2>&1 && left+=("nftables table kube-proxy")
-nft list ruleset 2>/dev/null | grep -q "KUBE-" && left+=("kubelet's KUBE-* iptables chains")
+nft list ruleset 2>/dev/null | grep -q "KUBE-" && left+=("kubelet's or kube-router's KUBE-* iptables chains")
+[ -n "$(router_ipsets)" ] && left+=("kube-router's ipsets: $(router_ipsets | tr '\n' ' ')")
 findmnt -rn -o TARGET | grep -qE "^($NODE_DIR|$NODE_RUN)(/|$)" && left+=("mounts under $NODE_DIR")
 if [ "${#left[@]}" -gt 0 ]; then
   echo "node-down: error: still there: ${left[*]}" >&2

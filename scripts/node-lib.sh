@@ -23,7 +23,7 @@ GUARD_TABLE=loadtest_node_guard
 STORAGE_NAMESPACE=local-path-storage
 STORAGE_CLASS=local-path
 # Stopped in this order, started in the reverse one.
-NODE_COMPONENTS=(local-path-provisioner socat coredns kube-proxy kubelet containerd)
+NODE_COMPONENTS=(kube-router local-path-provisioner socat coredns kube-proxy kubelet containerd)
 # Saved before node-up changes them (kubelet sets the last three), restored by node-down.
 NODE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
   vm.overcommit_memory kernel.panic kernel.panic_on_oops)
@@ -33,6 +33,10 @@ image_name() {
   tar -xOf "$1" index.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["manifests"][0]["annotations"]["io.containerd.image.name"])'
 }
 PAUSE_IMAGE_ARCHIVE="$IMAGES/pause.oci.tar"
+
+# kube-router's NetworkPolicy chains and ipsets are named KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*
+# and KUBE-SRC-*/KUBE-DST-* (its temporary sets during a restore: TMP-*).
+router_ipsets() { ipset list -n 2>/dev/null | grep -E '^(KUBE-(SRC|DST)-|TMP-)' || true; }
 
 ctr_node() { ctr --address "$CONTAINERD_SOCKET" --namespace k8s.io "$@"; }
 

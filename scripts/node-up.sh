@@ -121,10 +121,12 @@ cert kubelet "system:node:$NODE_NAME" system:nodes clientAuth
 cert kubelet-serving "$NODE_NAME" "" serverAuth "IP:$GATEWAY,IP:127.0.0.1,DNS:$NODE_NAME"
 cert kube-proxy system:kube-proxy "" clientAuth  # bound to system:node-proxier by bootstrap RBAC
 cert coredns loadtest:coredns "" clientAuth      # bound below to read Services and EndpointSlices only
+cert kube-router loadtest:kube-router "" clientAuth  # bound below to read what NetworkPolicy selects
 chmod 600 "$PKI"/*.key
 kubeconfig "$NODE_DIR/kubelet.kubeconfig" kubelet
 kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" kube-proxy
 kubeconfig "$NODE_DIR/coredns.kubeconfig" coredns
+kubeconfig "$NODE_DIR/kube-router.kubeconfig" kube-router
 kubectl_admin apply -f - >/dev/null <<EOF
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -145,6 +147,31 @@ metadata:
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "loadtest:coredns"}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: "loadtest:coredns"}
+---
+# kube-router starts informers for all of these (its firewall uses pods, namespaces, nodes and
+# NetworkPolicies); it writes nothing.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: loadtest:kube-router
+rules:
+- apiGroups: [""]
+  resources: [pods, namespaces, nodes, services, endpoints]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: loadtest:kube-router
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "loadtest:kube-router"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "loadtest:kube-router"}
 EOF
 
 # --- containerd --------------------------------------------------------------------------------
@@ -265,6 +292,18 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 EOF
 start kube-proxy --config "$NODE_DIR/kube-proxy.yaml"
 wait_for kube-proxy "kube-proxy's nftables table" nft list table ip kube-proxy
+
+# --- kube-router: NetworkPolicy enforced --------------------------------------------------------
+# Its network policy controller alone: no router, no service proxy (kube-proxy's), no CNI config
+# (the bridge plugin's), no listening port (health and metrics off). It puts every local pod behind
+# a chain of the filter table (iptables-nft) that admits what the pod's NetworkPolicies allow,
+# matched by ipsets of peer addresses, and REJECTs the rest; the node itself may always reach its
+# pods (kubelet's probes, the API server's service proxy).
+start kube-router --run-firewall=true --run-router=false --run-service-proxy=false --enable-cni=false \
+  --kubeconfig "$NODE_DIR/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
+  --service-cluster-ip-range "$SERVICE_CIDR" --enable-ipv4=true --enable-ipv6=false \
+  --health-port 0 --metrics-port 0 --v 1
+wait_for kube-router "kube-router's network policy chains" iptables -w 5 -n -L KUBE-ROUTER-FORWARD
 
 # --- CoreDNS: cluster names only, on the bridge address ------------------------------------------
 cat >"$NODE_DIR/Corefile" <<EOF

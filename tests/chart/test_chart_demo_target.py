@@ -36,11 +36,13 @@ def test_no_host_deploys_the_demo_target_and_aims_the_run_at_it(helm: Helm) -> N
     # the master starts no user before the target answers
     waiting = find(docs, "Deployment", "-master")["spec"]["template"]["spec"]["initContainers"][0]
     assert waiting["command"][-1] == url
-    # only this release's workers reach the target
+    # only this release's workers (the load) and master (the wait above) reach the target
     policy = find(docs, "NetworkPolicy", "-demo-target")
     assert policy["spec"]["podSelector"]["matchLabels"] == target["spec"]["selector"]["matchLabels"]
     peers = policy["spec"]["ingress"][0]["from"]
-    assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in peers] == ["worker"]
+    assert [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in peers] == ["worker", "master"]
+    release = target["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"]
+    assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] for p in peers} == {release}
 
 
 def test_a_host_keeps_the_demo_target_out(helm: Helm) -> None:

@@ -4,8 +4,8 @@ Unlike kwok, this node runs containers: containerd + runc start the runner image
 built (imported, no registry), pods get addresses on the node's own bridge and reach each other
 through Services (kube-proxy) and cluster DNS (CoreDNS). The session brings it up in a fresh
 cluster directory and takes it down at the end, and the teardown proves that nothing of it is
-left on the host: no process, bridge, nftables table, mount or network namespace, and every
-sysctl as it was.
+left on the host: no process, bridge, nftables table or iptables chain, ipset, mount or network
+namespace, and every sysctl as it was.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def leftovers(cluster_dir: Path) -> list[str]:
     found += [f"nftables table {t}" for t in nft_tables() if t.endswith((GUARD_TABLE, " kube-proxy"))]
     ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=True).stdout
     found += [f"chain {line.split()[1]}" for line in ruleset.splitlines() if line.strip().startswith("chain KUBE-")]
+    ipsets = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True, check=True).stdout.split()
+    found += [f"ipset {n}" for n in ipsets if n.startswith(("KUBE-SRC-", "KUBE-DST-", "TMP-"))]  # kube-router's
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     mine = (str(cluster_dir), "/run/loadtest-node")
     found += [f"mount {m.split()[4]}" for m in mounts if m.split()[4].startswith(mine)]
