@@ -144,9 +144,23 @@ EOF
 # start NAME ARGS...: run the pinned binary in its own session (it outlives this script and
 # the caller's process group), output to logs/NAME.log, pid to run/NAME.pid. It does not inherit
 # the lock's file descriptor 9, or the lock would be held for as long as the cluster runs.
+#
+# setsid execs the binary in the same process, and until it has, that process's command line is
+# setsid's: pid_of would report a component that is starting as one that exited. From a cold page
+# cache exec'ing a 60-100 MB binary takes long enough for that (node-up failed so on its first run
+# after a while), so this returns once the exec is done, or the process has died (a zombie's
+# command line is empty), or 30 s have passed.
 start() {
-  local name="$1"; shift
-  setsid "$(binary_of "$name")" "$@" >>"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$CLUSTER_DIR/run/$name.pid"
-  echo "$ME: started $name (pid $!)"
+  local name="$1" binary pid deadline; shift
+  binary="$(binary_of "$name")"
+  setsid "$binary" "$@" >>"$CLUSTER_DIR/logs/$name.log" 2>&1 </dev/null 9>&- &
+  pid=$!
+  echo "$pid" >"$CLUSTER_DIR/run/$name.pid"
+  deadline=$(( $(date +%s) + 30 ))
+  until [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1)" = "$binary" ] ||
+    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)" = Z ] ||
+    ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; do
+    sleep 0.02
+  done
+  echo "$ME: started $name (pid $pid)"
 }
