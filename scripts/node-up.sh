@@ -123,6 +123,12 @@ cert kube-proxy system:kube-proxy "" clientAuth  # bound to system:node-proxier 
 cert coredns loadtest:coredns "" clientAuth      # bound below to read Services and EndpointSlices only
 cert kube-router loadtest:kube-router "" clientAuth  # bound below to read what NetworkPolicy selects
 chmod 600 "$PKI"/*.key
+# binding NAME: the ClusterRoleBinding of ClusterRole NAME to user NAME (a certificate's CN above).
+binding() {
+  printf '%s\n' "apiVersion: rbac.authorization.k8s.io/v1" "kind: ClusterRoleBinding" "metadata:" "  name: $1" \
+    "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: \"$1\"}" "subjects:" \
+    "- {apiGroup: rbac.authorization.k8s.io, kind: User, name: \"$1\"}"
+}
 kubeconfig "$NODE_DIR/kubelet.kubeconfig" kubelet
 kubeconfig "$NODE_DIR/kube-proxy.kubeconfig" kube-proxy
 kubeconfig "$NODE_DIR/coredns.kubeconfig" coredns
@@ -140,13 +146,7 @@ rules:
   resources: [endpointslices]
   verbs: [list, watch]
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: loadtest:coredns
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "loadtest:coredns"}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "loadtest:coredns"}
+$(binding loadtest:coredns)
 ---
 # kube-router starts informers for all of these (its firewall uses pods, namespaces, nodes and
 # NetworkPolicies); it writes nothing.
@@ -165,13 +165,7 @@ rules:
   resources: [networkpolicies]
   verbs: [list, watch]
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: loadtest:kube-router
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "loadtest:kube-router"}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "loadtest:kube-router"}
+$(binding loadtest:kube-router)
 EOF
 
 # --- containerd --------------------------------------------------------------------------------
@@ -385,13 +379,7 @@ rules:
   resources: [storageclasses]
   verbs: [get, list, watch]
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: loadtest:local-path-provisioner
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "loadtest:local-path-provisioner"}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "loadtest:local-path-provisioner"}
+$(binding loadtest:local-path-provisioner)
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
