@@ -49,6 +49,8 @@ install_binary() {
   ln -sfn "$1-$2" "$BIN/$1"
 }
 
+VERSIONS="kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, coredns $COREDNS_VERSION"
+VERSIONS+=", local-path-provisioner $LOCAL_PATH_VERSION, kube-router $KUBE_ROUTER_VERSION"
 missing=()
 for cmd in "${K8S_COMMANDS[@]}"; do have "$cmd" "$KUBERNETES_VERSION" || missing+=("$cmd"); done
 have etcd "$ETCD_VERSION" || missing+=(etcd)
@@ -57,7 +59,7 @@ have coredns "$COREDNS_VERSION" || missing+=(coredns)
 have local-path-provisioner "$LOCAL_PATH_VERSION" || missing+=(local-path-provisioner)
 have kube-router "$KUBE_ROUTER_VERSION" || missing+=(kube-router)
 if [ "${#missing[@]}" -eq 0 ]; then
-  log "up to date in $BIN (kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, coredns $COREDNS_VERSION)"
+  log "up to date in $BIN ($VERSIONS)"
   exit 0
 fi
 log "building ${missing[*]} into $BIN (cold builds take several minutes each)"
@@ -188,4 +190,4 @@ got="$("$BIN/kubelet-$KUBERNETES_VERSION" --version 2>&1)"
 [ "$got" = "Kubernetes $KUBERNETES_VERSION" ] || die "kubelet reports '$got', expected 'Kubernetes $KUBERNETES_VERSION'"
 got="$("$BIN/coredns-$COREDNS_VERSION" -version 2>&1 | head -n 1)"
 case "$got" in *"${COREDNS_VERSION#v}"*) ;; *) die "coredns reports '$got', expected ${COREDNS_VERSION#v}" ;; esac
-log "done in $(( $(date +%s) - total_start ))s: kubernetes $KUBERNETES_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, coredns $COREDNS_VERSION in $BIN"
+log "done in $(( $(date +%s) - total_start ))s: $VERSIONS in $BIN"
