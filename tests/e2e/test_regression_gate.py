@@ -21,8 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 SLOWED, UNTOUCHED = "GET /api/categories", "GET /api/products"
 # A steady backend delay on both endpoints, large against the few ms of tail noise a busy 2-core CI
 # machine adds (bench_regression: p95 run-to-run sd 0.8 % at 100 ms, 3 % at 20 ms); the slowed
-# run adds ~60 % to one p95, far beyond the +10 % limit even against a two-run history.
-BACKEND_MS, SLOWED_MS = 100, 160
+# run adds ~150 % to one p95, far beyond the +10 % limit even against a noisy three-run history.
+# (With ~100 requests per endpoint a run's p95 rests on its top five: one stall of the machine
+# once made a baseline run's p95 128 ms, a spread of 13 %, against which +60 % was only 92.8 %
+# confident, short of the 95 % the gate needs; +150 % is 98 % confident even at that spread.)
+BACKEND_MS, SLOWED_MS = 100, 250
 LOCUSTFILE = Path(__file__).parent / "locustfiles" / "two_endpoints.py"  # the benchmark's workload too
 SLA = """
 version: 1
@@ -88,7 +91,7 @@ def test_the_slowed_run_fails_on_that_endpoint_only_and_unchanged_runs_pass(
     reason = failed[0]["reason"]
     assert reason.startswith("REGRESSION: ") and "limit +10%" in reason and "% confident" in reason
     change = float(reason.split("(")[1].split("%")[0])
-    assert 40.0 < change < 90.0, reason
+    assert 100.0 < change < 200.0, reason
     assert f"baseline {ids[2]}, {ids[1]}, {ids[0]}" in reason
     untouched = [c for c in verdicts[3]["checks"] if c["subject"] == UNTOUCHED and c["metric"] == "p95 vs baseline"]
     assert untouched[0]["result"] == "pass"
@@ -108,7 +111,7 @@ def test_the_slowed_run_fails_on_that_endpoint_only_and_unchanged_runs_pass(
     body = json.loads(compared.stdout[compared.stdout.index("{") :])
     rows = {(r["subject"], r["metric"]): r for r in body["rows"]}
     assert body["baseline_ids"] == [ids[2], ids[1], ids[0]]
-    assert rows[(SLOWED, "p95")]["significant"] is True and rows[(SLOWED, "p95")]["change"] > 40
+    assert rows[(SLOWED, "p95")]["significant"] is True and rows[(SLOWED, "p95")]["change"] > 100
     assert rows[(UNTOUCHED, "p95")]["change"] < 10
     assert slowed.run_dir is not None and json.loads((slowed.run_dir / "compare.json").read_text())["run_id"] == ids[3]
     report = (slowed.run_dir / "report.html").read_text()
