@@ -275,6 +275,40 @@ loadtest.containerSecurityContext: the container-level security context (restric
 {{- end -}}
 
 {{/*
+loadtest.waitContainer: an init container that holds its pod until `url` answers (deadline 600 s):
+tcp://HOST:PORT accepts a connection, or http://HOST:PORT answers GET /healthz. dict: ctx, name, url.
+*/}}
+{{- define "loadtest.waitContainer" -}}
+- name: {{ .name }}
+  image: {{ include "loadtest.image" .ctx }}
+  imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+  command:
+    - python
+    - -c
+    - |
+      import socket, sys, time, urllib.parse, urllib.request
+      url, deadline = sys.argv[1], time.monotonic() + 600
+      parsed = urllib.parse.urlsplit(url)
+      while time.monotonic() < deadline:
+          try:
+              if parsed.scheme == "tcp":
+                  socket.create_connection((parsed.hostname, parsed.port), timeout=2).close()
+              else:  # urlopen raises on an error status
+                  urllib.request.urlopen(url + "/healthz", timeout=2).close()
+              sys.exit(0)
+          except OSError as exc:
+              print(f"waiting for {url}: {exc}", flush=True)
+              time.sleep(1)
+      sys.exit(f"{url} did not answer within 600 s")
+    - {{ .url | quote }}
+  securityContext:
+    {{- include "loadtest.containerSecurityContext" .ctx | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+{{- end -}}
+
+{{/*
 loadtest.validate: cross-field checks the JSON schema cannot express; fails with the key and fix.
 */}}
 {{- define "loadtest.validate" -}}
