@@ -32,10 +32,6 @@ lock_cluster cluster-down
 # The real node first, while the API server can still delete its pods.
 bash "$HERE/node-down.sh"
 
-# running PID: alive and not a zombie (a zombie whose parent has not reaped it yet holds no port
-# and no file, and would otherwise keep `kill -0` true forever).
-running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
 # stop NAME...: SIGTERM to each at once, wait for all (SIGKILL after the grace period).
 # Each takes ~2 s to exit cleanly, so the clients stop together, then the API server, then etcd.
 stopped=()

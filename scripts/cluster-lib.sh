@@ -37,6 +37,10 @@ binary_of() {
   esac
 }
 
+# running PID: alive and not a zombie (a zombie whose parent has not reaped it yet holds no port
+# and no file, and would otherwise keep `kill -0` true forever).
+running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
 # pid_of NAME: print the component's pid if that process is alive AND is the binary we started
 # (a recycled pid that now belongs to something else is never reported, so never killed).
 pid_of() {
@@ -148,8 +152,7 @@ EOF
 # setsid execs the binary in the same process, and until it has, that process's command line is
 # setsid's: pid_of would report a component that is starting as one that exited. From a cold page
 # cache exec'ing a 60-100 MB binary takes long enough for that (node-up failed so on its first run
-# after a while), so this returns once the exec is done, or the process has died (a zombie's
-# command line is empty), or 30 s have passed.
+# after a while), so this returns once the exec is done, or the process has died, or 30 s passed.
 start() {
   local name="$1" binary pid deadline; shift
   binary="$(binary_of "$name")"
@@ -157,9 +160,8 @@ start() {
   pid=$!
   echo "$pid" >"$CLUSTER_DIR/run/$name.pid"
   deadline=$(( $(date +%s) + 30 ))
-  until [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1)" = "$binary" ] ||
-    [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)" = Z ] ||
-    ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; do
+  until [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1)" = "$binary" ] || ! running "$pid" ||
+    [ "$(date +%s)" -ge "$deadline" ]; do
     sleep 0.02
   done
   echo "$ME: started $name (pid $pid)"

@@ -46,7 +46,6 @@ if [ "$api" = 1 ] && pid_of kubelet >/dev/null && pid_of containerd >/dev/null; 
 fi
 
 # --- processes ---------------------------------------------------------------------------------
-running() { kill -0 "$1" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 stop_component() {
   local name="$1" pid deadline
   pid="$(pid_of "$name")" || { rm -f "$CLUSTER_DIR/run/$name.pid"; return 0; }

@@ -302,7 +302,6 @@ class KubeBackend:
             self.log("artifacts_incomplete", error=str(exc))
             self.progress.message(f"warning: could not collect every artifact: {exc}")
 
-
     def _collect_target_counts(self) -> None:
         """The in-cluster demo target's own counters (what it served, by route), as demo-target.json:
         the platform's request counts can be checked against the target's, as locally."""
